@@ -1,0 +1,1 @@
+"""Command-line interface (click): wires connectors, metrics, store and planner together."""

@@ -1,0 +1,1 @@
+"""Pure metric functions: FIT decoding, cleaning, per-run summaries, baselines, trends."""

@@ -1,0 +1,1 @@
+"""A fast, numpy-based FIT decoder for running activities."""

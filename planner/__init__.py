@@ -1,0 +1,1 @@
+"""Planner: assessment -> program -> sessions, as pure data."""

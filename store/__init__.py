@@ -1,0 +1,1 @@
+"""Embedded store: SQLite database behind one small module, plus the raw-file archive."""
