@@ -1,9 +1,9 @@
 """A fast, numpy-based FIT decoder for running activities.
 
-    from evenstride.metrics.fit import read_fit, FitReadError
-    ff = read_fit("run.fit")          # FitFile: file_id, devices, sessions, laps, records, warnings
-    for run in ff.runs():             # running sessions only
-        run.records["gct_balance_pct"]
+from evenstride.metrics.fit import read_fit, FitReadError
+ff = read_fit("run.fit")          # FitFile: file_id, devices, sessions, laps, records, warnings
+for run in ff.runs():             # running sessions only
+    run.records["gct_balance_pct"]
 """
 
 from evenstride.metrics.fit.errors import FitReadError

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 RUNNING_SPORTS = frozenset({"running"})
@@ -24,6 +26,16 @@ class Run:
     session: dict[str, Any]  # the watch's own session summary (profile names, scaled)
     laps: list[dict[str, Any]]
     records: pd.DataFrame  # columns from metrics.columns.RUN_COLUMNS
+    timer_intervals: list[tuple[float, float]] = field(default_factory=list)  # Unix s, timer on
+
+    def watch_mean(self, column: str) -> float:
+        """Mean of a column as the watch computes its session average (see metrics.weights)."""
+        from evenstride.metrics.weights import hold_weights, weighted_mean
+
+        seconds = self.records["timestamp"].to_numpy("datetime64[ns]").astype("int64") / 1e9
+        return weighted_mean(
+            self.records[column].to_numpy(), hold_weights(seconds, self.timer_intervals or None)
+        )
 
     @property
     def has_gct_balance(self) -> bool:
@@ -39,10 +51,27 @@ class FitFile:
     devices: list[dict[str, Any]]  # device_info messages (profile names; enums as strings)
     sessions: list[dict[str, Any]]  # session messages, file order; only valid values present
     laps: list[dict[str, Any]]  # lap messages, file order; only valid values present
-    records: pd.DataFrame  # every record message, file order; profile names, scaled; NaN invalid
+    columns: dict[str, np.ndarray]  # every record message as numpy columns (see `records`)
+    events: list[dict[str, Any]] = field(default_factory=list)  # timer start/stop etc.
+    sports: list[dict[str, Any]] = field(default_factory=list)  # `sport` messages
+    developer_fields: list[dict[str, Any]] = field(default_factory=list)  # field_description
     warnings: list[str] = field(default_factory=list)
     partial: bool = False  # True when the file was damaged and only a prefix was readable
     segments: int = 1
+
+    @cached_property
+    def records(self) -> pd.DataFrame:
+        """Every record message in file order: FIT profile names, scaled, NaN where invalid.
+
+        Built on first use: decoding fills numpy columns, most callers only need one run's slice.
+        """
+        from evenstride.metrics.fit.records import records_frame
+
+        return records_frame(self.columns)
+
+    @property
+    def record_count(self) -> int:
+        return len(self.columns["timestamp"])
 
     def runs(self) -> list[Run]:
         """The running sessions (walking, cycling, swimming... are not runs)."""

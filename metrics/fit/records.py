@@ -1,0 +1,202 @@
+"""Decode every `record` message into numpy columns in one gather per distinct definition.
+
+Each definition's messages are fetched with a single fancy-index on a byte-strided structured
+view of the file (element i of the view starts at byte i), so no per-message Python work happens
+here. Invalid values become NaN, profile scales are applied, and groups are merged into file order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, base_type
+from evenstride.metrics.fit.profile import (
+    ALTITUDE_NUM,
+    COMPRESSED_SPEED_DISTANCE_NUM,
+    ENHANCED_ALTITUDE_NUM,
+    ENHANCED_SPEED_NUM,
+    RECORD,
+    RECORD_COLUMNS,
+    RECORD_FIELDS,
+    SPEED_NUM,
+    TIMESTAMP_FIELD,
+)
+from evenstride.metrics.fit.walk import Definition
+
+_VALUE_COLUMNS = [c for c in RECORD_COLUMNS if c != "timestamp"]
+_NAME = {num: spec[0] for num, spec in RECORD_FIELDS.items()}
+_SPEC = dict(RECORD_FIELDS)
+_SPEED_SCALE = RECORD_FIELDS[SPEED_NUM][1]
+_ALT_SCALE, _ALT_OFFSET = RECORD_FIELDS[ALTITUDE_NUM][1], RECORD_FIELDS[ALTITUDE_NUM][2]
+
+
+def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndarray:
+    """Gather all messages of one definition as structured rows (one fancy-index, no loop).
+
+    The view's element i is the opaque record starting at byte i; indexing it with the payload
+    offsets copies each message with one memcpy, then the bytes are reinterpreted as `dtype`.
+    """
+    size = dtype.itemsize
+    count = len(buf) - size + 1
+    opaque = np.ndarray(shape=(count,), dtype=np.dtype((np.void, size)), buffer=buf, strides=(1,))
+    return opaque[np.asarray(definition.offsets, dtype=np.intp)].view(dtype)
+
+
+def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, dict[int, object]]:
+    """A structured dtype exposing the wanted scalar fields of a definition at their offsets."""
+    order = ">" if definition.big_endian else "<"
+    names, formats, offsets = [], [], []
+    types: dict[int, object] = {}
+    pos = 0
+    for num, size, bt_byte in definition.fields:
+        bt = base_type(bt_byte)
+        if num in wanted and num not in types:
+            if num == COMPRESSED_SPEED_DISTANCE_NUM and size == 3:
+                names.append(f"f{num}")
+                formats.append("3u1")
+                offsets.append(pos)
+                types[num] = bt
+            elif not bt.is_string and size == bt.size:
+                names.append(f"f{num}")
+                formats.append(order + bt.code)
+                offsets.append(pos)
+                types[num] = bt
+        pos += size
+    dtype = np.dtype(
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": definition.size}
+    )
+    return dtype, types
+
+
+def _column(raw: np.ndarray, bt, scale: float | None, offset: float | None) -> np.ndarray:
+    if bt.is_float:
+        values = raw.astype(np.float64)
+        values[~np.isfinite(values)] = np.nan
+    else:
+        values = raw.astype(np.float64)
+        values[raw == bt.invalid] = np.nan
+    if scale:
+        values /= scale
+    if offset:
+        values -= offset
+    return values
+
+
+def _timestamps(
+    buf: bytes, definitions: list[Definition], compressed: list[tuple[int, int]]
+) -> dict[int, int]:
+    """Timestamps of compressed-header messages: a 5-bit rollover on the last full timestamp."""
+    events: list[tuple[int, int, bool]] = []
+    for d in definitions:
+        if not d.offsets or not any(f[0] == TIMESTAMP_FIELD for f in d.fields):
+            continue
+        dtype, types = message_dtype(d, {TIMESTAMP_FIELD})
+        if TIMESTAMP_FIELD not in types:
+            continue
+        raw = strided_rows(buf, d, dtype)[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
+        events.extend(zip(d.offsets, raw.tolist(), [True] * len(raw), strict=True))
+    events.extend((off, toff, False) for off, toff in compressed)
+    events.sort()
+    out: dict[int, int] = {}
+    last = 0
+    for off, value, full in events:
+        if full:
+            if value != 0xFFFFFFFF:
+                last = value
+        else:
+            ts = value + (last & ~0x1F)
+            if value < (last & 0x1F):
+                ts += 0x20
+            last = ts
+            out[off] = ts
+    return out
+
+
+def decode_records(
+    buf: bytes, definitions: list[Definition], compressed: list[tuple[int, int]]
+) -> dict[str, np.ndarray]:
+    """All record messages as numpy columns in file order (FIT profile names).
+
+    "timestamp" is int64 Unix seconds (-1 where missing); the other columns are float64 with NaN
+    for invalid or absent values. `records_frame` turns them into a DataFrame.
+    """
+    groups = [d for d in definitions if d.global_num == RECORD and d.offsets]
+    total = sum(len(d.offsets) for d in groups)
+    out = {name: np.full(total, np.nan) for name in _VALUE_COLUMNS}
+    seconds = np.full(total, -1, dtype=np.int64)
+    if total == 0:
+        return _columns(out, seconds)
+    all_offsets = np.concatenate([np.asarray(d.offsets, dtype=np.int64) for d in groups])
+    order = np.argsort(all_offsets, kind="stable")
+    where = np.empty_like(order)
+    where[order] = np.arange(total)
+    compressed_ts = _timestamps(buf, definitions, compressed) if compressed else {}
+    wanted = set(RECORD_FIELDS) | {TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM}
+    start = 0
+    csd_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for d in groups:
+        n = len(d.offsets)
+        pos = where[start : start + n]
+        start += n
+        dtype, types = message_dtype(d, wanted)
+        rows = strided_rows(buf, d, dtype)
+        if TIMESTAMP_FIELD in types:
+            raw = rows[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
+            raw[raw == 0xFFFFFFFF] = -1
+            seconds[pos] = raw
+        if compressed_ts:
+            fix = [(i, compressed_ts[o]) for i, o in enumerate(d.offsets) if o in compressed_ts]
+            if fix:
+                idx, ts = zip(*fix, strict=True)
+                seconds[pos[list(idx)]] = ts
+        for num, bt in types.items():
+            if num in (TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM):
+                continue
+            name, scale, offset = _SPEC[num]
+            out[name][pos] = _column(rows[f"f{num}"], bt, scale, offset)
+        if SPEED_NUM in types and ENHANCED_SPEED_NUM not in types:
+            out["enhanced_speed"][pos] = out["speed"][pos]  # component: speed -> enhanced_speed
+        if ALTITUDE_NUM in types and ENHANCED_ALTITUDE_NUM not in types:
+            out["enhanced_altitude"][pos] = out["altitude"][pos]
+        if COMPRESSED_SPEED_DISTANCE_NUM in types:
+            csd_parts.append((pos, rows[f"f{COMPRESSED_SPEED_DISTANCE_NUM}"]))
+    if csd_parts:
+        _expand_compressed_speed_distance(out, csd_parts)
+    return _columns(out, seconds)
+
+
+def _expand_compressed_speed_distance(
+    out: dict[str, np.ndarray], parts: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """FR70-style 3-byte field: 12-bit speed (1/100 m/s) and a 12-bit rolling distance (1/16 m)."""
+    pos = np.concatenate([p for p, _ in parts])
+    raw = np.concatenate([r for _, r in parts]).astype(np.int64)
+    order = np.argsort(pos, kind="stable")
+    pos, raw = pos[order], raw[order]
+    bits = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
+    speed = (bits & 0xFFF) / 100.0
+    rolling = (bits >> 12) & 0xFFF
+    steps = np.diff(rolling, prepend=0) & 0xFFF  # accumulator starts at 0, as in the profile
+    distance = np.cumsum(steps) / 16.0
+    out["speed"][pos] = speed
+    out["enhanced_speed"][pos] = speed
+    out["distance"][pos] = distance
+
+
+def _columns(out: dict[str, np.ndarray], seconds: np.ndarray) -> dict[str, np.ndarray]:
+    unix = np.where(seconds >= 0, seconds + FIT_EPOCH_UNIX, -1)
+    return {"timestamp": unix, **out}
+
+
+def unix_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
+    """int64 Unix seconds (-1 = missing) -> tz-aware UTC DatetimeIndex with NaT."""
+    ts = seconds.astype("datetime64[s]").astype("datetime64[ns]")
+    ts[seconds < 0] = np.datetime64("NaT")
+    return pd.DatetimeIndex(ts).tz_localize("UTC")
+
+
+def records_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The record columns as a DataFrame with a UTC timestamp column."""
+    frame: dict[str, object] = {"timestamp": unix_to_utc(columns["timestamp"])}
+    frame.update((k, v) for k, v in columns.items() if k != "timestamp")
+    return pd.DataFrame(frame, copy=False)

@@ -1,0 +1,205 @@
+"""Walk a FIT file's message headers once, remembering where every data message starts.
+
+Only definitions are parsed here; data messages are skipped by their known size and their payload
+offsets collected per distinct definition. The numpy stage then gathers each group in one go.
+This pass is the reader's speed limit, so its inner loop is kept deliberately plain.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from evenstride.metrics.fit.errors import FitReadError
+from fastcrc import crc16
+
+_HEADER = struct.Struct("<BBHI4s")
+
+
+@dataclass(slots=True, eq=False)
+class Definition:
+    """One distinct message layout; identical redefinitions share one object (and offsets list)."""
+
+    global_num: int
+    big_endian: bool
+    fields: tuple[tuple[int, int, int], ...]  # (field number, size, base type byte)
+    dev_size: int  # bytes of developer fields at the end (skipped)
+    size: int  # payload size of one data message
+    offsets: list[int] = field(default_factory=list)  # payload start of each data message
+
+
+@dataclass(slots=True)
+class Walk:
+    """What the header walk found."""
+
+    definitions: list[Definition]
+    compressed: list[tuple[int, int]]  # (payload offset, 5-bit time offset) for compressed headers
+    warnings: list[str]
+    partial: bool
+    segments: int
+
+
+def _parse_definition(
+    buf: bytes, pos: int, end: int, cache: dict[bytes, Definition]
+) -> tuple[Definition, int] | None:
+    """Parse the definition message whose header byte is at `pos`; None if it runs past `end`."""
+    header = buf[pos]
+    p = pos + 6
+    if p > end:
+        return None
+    big = buf[pos + 2] == 1
+    nfields = buf[pos + 5]
+    fields_end = p + 3 * nfields
+    if fields_end > end:
+        return None
+    dev_size = 0
+    dev_end = fields_end
+    if header & 0x20:
+        if fields_end + 1 > end:
+            return None
+        ndev = buf[fields_end]
+        dev_end = fields_end + 1 + 3 * ndev
+        if dev_end > end:
+            return None
+        dev_size = sum(buf[fields_end + 2 : dev_end : 3])
+    key = bytes(buf[pos + 2 : dev_end]) if dev_size else bytes(buf[pos + 2 : fields_end])
+    definition = cache.get(key)
+    if definition is None:
+        gnum = int.from_bytes(buf[pos + 3 : pos + 5], "big" if big else "little")
+        raw = buf[p:fields_end]
+        fields = tuple((raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3))
+        size = sum(f[1] for f in fields) + dev_size
+        definition = Definition(gnum, big, fields, dev_size, size)
+        cache[key] = definition
+    return definition, dev_end
+
+
+def _walk_messages(
+    buf: bytes,
+    pos: int,
+    end: int,
+    cache: dict[bytes, Definition],
+    compressed: list[tuple[int, int]],
+) -> tuple[int, str | None]:
+    """Walk data/definition messages in [pos, end). Returns (stop position, error or None)."""
+    sizes = [-1] * 16
+    appends: list = [None] * 16
+    while pos < end:
+        h = buf[pos]
+        if h < 0x40:  # normal data message
+            local = h & 0x0F
+            size = sizes[local]
+            if size < 0:
+                return pos, f"data message uses undefined local message type {local} at byte {pos}"
+            appends[local](pos + 1)
+            pos += 1 + size
+        elif h >= 0x80:  # compressed-timestamp data message
+            local = (h >> 5) & 0x03
+            size = sizes[local]
+            if size < 0:
+                return pos, f"data message uses undefined local message type {local} at byte {pos}"
+            appends[local](pos + 1)
+            compressed.append((pos + 1, h & 0x1F))
+            pos += 1 + size
+        else:  # definition message
+            parsed = _parse_definition(buf, pos, end, cache)
+            if parsed is None:
+                return pos, f"definition message at byte {pos} runs past the end of the data"
+            definition, pos = parsed
+            local = h & 0x0F
+            sizes[local] = definition.size
+            appends[local] = definition.offsets.append
+    if pos > end:
+        return pos, f"last message runs {pos - end} bytes past the end of the data"
+    return pos, None
+
+
+def _drop_messages_beyond(definitions: list[Definition], compressed: list, limit: int) -> None:
+    """Forget data messages whose payload does not fit before `limit` (a cut-off last message)."""
+    for d in definitions:
+        while d.offsets and d.offsets[-1] + d.size > limit:
+            d.offsets.pop()
+    while compressed and compressed[-1][0] >= limit:
+        compressed.pop()
+
+
+def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
+    """Walk every chained segment of a FIT file. Raises FitReadError when nothing is readable."""
+    n = len(buf)
+    if n == 0:
+        raise FitReadError("empty file (0 bytes)")
+    cache: dict[bytes, Definition] = {}
+    compressed: list[tuple[int, int]] = []
+    warnings: list[str] = []
+    partial = False
+    segments = 0
+    pos = 0
+    while pos < n:
+        if n - pos < 12:
+            if segments == 0:
+                raise FitReadError(f"not a FIT file: {n} bytes is shorter than a FIT header")
+            warnings.append(f"ignored {n - pos} trailing bytes after the last FIT segment")
+            break
+        hsize, _proto, _profile, data_size, magic = _HEADER.unpack_from(buf, pos)
+        if magic != b".FIT" or hsize < 12 or pos + hsize > n:
+            if segments == 0:
+                raise FitReadError("not a FIT file (no '.FIT' signature in the header)")
+            warnings.append(
+                f"ignored {n - pos} bytes after segment {segments}: not a valid FIT header"
+            )
+            partial = True
+            break
+        if hsize >= 14 and check_crc:
+            stored = int.from_bytes(buf[pos + 12 : pos + 14], "little")
+            if stored and stored != crc16.arc(bytes(buf[pos : pos + 12])):
+                warnings.append(f"header CRC mismatch in segment {segments + 1}")
+        start = pos + hsize
+        finalised = True
+        if data_size == 0:
+            if n - start <= 2:
+                if segments == 0:
+                    raise FitReadError("FIT file holds no data (header data size is 0)")
+                warnings.append(f"segment {segments + 1} holds no data")
+                partial = True
+                break
+            finalised = False
+            end = n
+            warnings.append(
+                "unfinalised recording (header data size 0): recovered what could be read"
+            )
+            partial = True
+        else:
+            end = start + data_size
+            if end > n:
+                warnings.append(
+                    f"truncated file: header declares {data_size} data bytes, "
+                    f"only {n - start} present"
+                )
+                partial = True
+                end = n
+                finalised = False
+        stop, error = _walk_messages(buf, start, end, cache, compressed)
+        definitions = list(cache.values())
+        if error:
+            if finalised and stop > end:
+                warnings.append(f"unterminated file: {error}")
+            elif finalised or "undefined" in error or "definition" in error:
+                warnings.append(error)
+            partial = True
+            _drop_messages_beyond(definitions, compressed, end)
+            segments += 1
+            break
+        segments += 1
+        if not finalised:
+            break
+        if end + 2 > n:
+            warnings.append("file ends without its CRC")
+            partial = True
+            break
+        if check_crc:
+            stored = int.from_bytes(buf[end : end + 2], "little")
+            if stored != crc16.arc(bytes(buf[pos:end])):
+                warnings.append(f"file CRC mismatch in segment {segments}: values may be corrupt")
+                partial = True
+        pos = end + 2
+    return Walk(list(cache.values()), compressed, warnings, partial, segments)
