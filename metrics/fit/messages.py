@@ -190,7 +190,8 @@ def _compile_decoder(definition: Definition, mtype):
             lines.append(f"    if v != {bt.invalid}:")
             if tname in _DATE_TYPES:
                 lines.append(
-                    f"        m[{name}] = Timestamp(v + EPOCH, unit='s', tz='UTC') if v >= MIN_DT else v"
+                    f"        m[{name}] = "
+                    "Timestamp(v + EPOCH, unit='s', tz='UTC') if v >= MIN_DT else v"
                 )
             elif values:
                 env[f"enum{k}"] = values

@@ -32,7 +32,7 @@ def _product(device: dict[str, Any]) -> str | None:
 
 
 def classify(device: dict[str, Any]) -> str | None:
-    """Role of one device_info entry: watch, running_dynamics, stryd, foot_pod, heart_rate, power."""
+    """Role of a device_info entry: watch, running_dynamics, stryd, foot_pod, heart_rate, power."""
     manufacturer = device.get("manufacturer")
     product = _product(device)
     dtype = device.get("antplus_device_type", device.get("device_type"))
