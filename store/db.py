@@ -1,0 +1,744 @@
+"""All SQL of evenstride, behind the `Store` class (SQLAlchemy Core, no ORM).
+
+Nothing outside this package builds queries, so a server database (PostgreSQL, for teams) only
+needs another `make_engine` here. SQLite specifics are confined to `make_engine` (pragmas, BEGIN
+IMMEDIATE) and `Store.integrity_check`; the queries themselves are portable Core.
+
+Values crossing this boundary are plain Python: tz-aware datetimes (stored as ISO-8601 UTC text
+that sorts correctly), dicts/lists (stored as JSON text) and floats (NaN stored as NULL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from evenstride.store import migrations
+from evenstride.store.archive import RawArchive, make_private_dir
+from evenstride.store.errors import (
+    NotFoundError,
+    SecretRefusedError,
+    StoreClosedError,
+    StoreError,
+    StoreLockedError,
+)
+from evenstride.store.schema import (
+    RUN_NUMERIC_COLUMNS,
+    RUN_TEXT_COLUMNS,
+    STATUSES,
+    activities,
+    athletes,
+    runs,
+    sync_state,
+)
+
+DB_NAME = "evenstride.sqlite3"
+ARCHIVE_DIR = "raw"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+_BEGIN_OPTION = "evenstride_begin"  # execution option: "IMMEDIATE" (writes) or "DEFERRED" (reads)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def make_engine(db_path: Path, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> sa.Engine:
+    """SQLite engine with WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE write transactions.
+
+    pysqlite's own transaction handling begins too late (at the first INSERT), which lets two
+    writers deadlock on lock upgrade; we switch it off and emit BEGIN ourselves, so a second writer
+    waits for the busy timeout at the start of its transaction instead.
+    """
+    engine = sa.create_engine(
+        sa.URL.create("sqlite+pysqlite", database=str(db_path)),
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
+    )
+    busy_ms = max(0, int(busy_timeout_s * 1000))
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed import survives power loss too, not just a killed process.
+            cur.execute("PRAGMA synchronous = FULL")
+        finally:
+            cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _is_locked(orig: BaseException | None) -> bool:
+    name = getattr(orig, "sqlite_errorname", "") or ""
+    text = str(orig)
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in text
+
+
+@contextlib.contextmanager
+def _translated(db_path: Path, busy_timeout_s: float) -> Iterator[None]:
+    """Turn driver exceptions into StoreError subclasses with a one-line message."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        orig = exc.orig
+        if _is_locked(orig):
+            raise StoreLockedError(
+                f"the database {db_path} is locked by another process (waited "
+                f"{busy_timeout_s:g} s); try again when it has finished"
+            ) from exc
+        first_line = (str(orig).splitlines() or [type(orig).__name__])[0]
+        raise StoreError(f"database error on {db_path}: {first_line}") from exc
+
+
+# --------------------------------------------------------------------------- value helpers
+
+_SECRET_NAMES = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "oauthtoken",
+        "bearer",
+        "apikey",
+        "authorization",
+        "cookie",
+        "cookies",
+        "sessioncookie",
+    }
+)
+
+
+def _is_secret_name(name: str) -> bool:
+    norm = re.sub(r"[^a-z0-9]", "", name.lower())
+    return norm in _SECRET_NAMES or norm.endswith(("password", "secret", "accesstoken"))
+
+
+def _refuse_secrets(value: Any, where: str) -> None:
+    """Refuse credential-looking keys anywhere in a JSON value: tokens belong in the keyring."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _is_secret_name(key):
+                raise SecretRefusedError(
+                    f"refusing to store {key!r} in {where}: credentials belong in the OS keyring"
+                )
+            _refuse_secrets(item, where)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_secrets(item, where)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: NaN/inf become null, numpy scalars and datetimes are converted."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return _jsonable(value.item())
+    raise TypeError(f"cannot store a {type(value).__name__} as JSON: {value!r}")
+
+
+def _dumps(value: Any, where: str) -> str:
+    _refuse_secrets(value, where)
+    return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True, allow_nan=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _iso(value: datetime | None, field: str) -> str | None:
+    """ISO-8601 UTC text of a tz-aware datetime (pandas Timestamps accepted)."""
+    if value is None or type(value).__name__ == "NaTType":
+        return None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise TypeError(f"{field} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{field} must be timezone-aware (got naive {value.isoformat()})")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _num(value: Any, field: str) -> float | None:
+    if value is None or type(value).__name__ in ("NaTType", "NAType"):
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{field} must be a number, got a bool")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{field} must be a number, got {value!r}") from None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any, field: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise ValueError(f"{field} is required")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # e.g. a Garmin activity id
+    if not isinstance(value, str):
+        raise TypeError(f"{field} must be a string, got {type(value).__name__}")
+    if required and not value:
+        raise ValueError(f"{field} must not be empty")
+    return value
+
+
+def _status(value: str) -> str:
+    if value not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}; got {value!r}")
+    return value
+
+
+def _sha(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
+        raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
+    return value.lower()
+
+
+_RUN_FIELDS = frozenset(
+    {
+        "session_index",
+        "start_time",
+        "sport",
+        "sub_sport",
+        "sensor",
+        "summary",
+        *RUN_TEXT_COLUMNS,
+        *RUN_NUMERIC_COLUMNS,
+    }
+)
+
+
+def _run_row(activity_id: int, run: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate one run dict into a row; query columns missing from it are copied from summary."""
+    unknown = set(run) - _RUN_FIELDS
+    if unknown:
+        raise ValueError(
+            f"unknown run field(s) {sorted(unknown)}: put them in 'summary' "
+            f"or add a column (store.schema + a migration)"
+        )
+    if "session_index" not in run:
+        raise ValueError("every run needs a session_index")
+    summary = run.get("summary") or {}
+    if not isinstance(summary, Mapping):
+        raise TypeError(f"run summary must be a dict, got {type(summary).__name__}")
+    row: dict[str, Any] = {
+        "activity_id": activity_id,
+        "session_index": int(run["session_index"]),
+        "start_time": _iso(run.get("start_time"), "run start_time"),
+        "sport": _text(run.get("sport"), "run sport"),
+        "sub_sport": _text(run.get("sub_sport"), "run sub_sport"),
+        "sensor": _text(run.get("sensor"), "run sensor"),
+        "summary": _dumps(summary, "a run summary"),
+    }
+    for name in RUN_TEXT_COLUMNS:
+        if name in run:
+            row[name] = _text(run[name], f"run {name}")
+        else:
+            found = summary.get(name)
+            row[name] = found if isinstance(found, str) else None
+    for name in RUN_NUMERIC_COLUMNS:
+        if name in run:
+            row[name] = _num(run[name], f"run {name}")
+        else:  # lenient: a summary value of another type just leaves the column empty
+            try:
+                row[name] = _num(summary.get(name), name)
+            except TypeError:
+                row[name] = None
+    return row
+
+
+def _activity_dict(row: sa.Row) -> dict[str, Any]:
+    d = dict(row._mapping)
+    d["start_time"] = _parse(d["start_time"])
+    d["imported_at"] = _parse(d["imported_at"])
+    d["updated_at"] = _parse(d["updated_at"])
+    d["sensors"] = _loads(d["sensors"])
+    d["extra"] = _loads(d["extra"])
+    return d
+
+
+def _run_dict(row: sa.Row) -> dict[str, Any]:
+    d = dict(row._mapping)
+    d["start_time"] = _parse(d["start_time"])
+    d["summary"] = _loads(d["summary"])
+    return d
+
+
+def _athlete_dict(row: sa.Row) -> dict[str, Any]:
+    d = dict(row._mapping)
+    d["profile"] = _loads(d["profile"])
+    d["created_at"] = _parse(d["created_at"])
+    return d
+
+
+_ACTIVITY_SELECT = sa.select(activities, athletes.c.name.label("athlete")).join_from(
+    activities, athletes
+)
+_RUN_SELECT = (
+    sa.select(
+        runs,
+        athletes.c.name.label("athlete"),
+        activities.c.source,
+        activities.c.source_id,
+        activities.c.status,
+        activities.c.sha256,
+        activities.c.device,
+    )
+    .join_from(runs, activities)
+    .join(athletes)
+)
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Store:
+    """The database plus the raw archive of one home folder. Use `open_store` to get one.
+
+    Every write method runs in a transaction of its own, or joins the caller's
+    `with store.transaction():` so that several writes commit (or vanish) together.
+    Thread-safe in the simple sense: each thread gets its own connection and transactions.
+    """
+
+    def __init__(self, home: Path, engine: sa.Engine, *, busy_timeout_s: float) -> None:
+        self.home = home
+        self.db_path = home / DB_NAME
+        self.archive = RawArchive(home / ARCHIVE_DIR)
+        self.busy_timeout_s = busy_timeout_s
+        self._engine = engine
+        self._local = threading.local()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.home)!r})"
+
+    # ---- lifecycle
+
+    def close(self) -> None:
+        """Close every pooled connection (checkpoints the WAL); idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One write transaction (BEGIN IMMEDIATE): everything inside commits or none of it does.
+
+        Nested calls join the outer transaction through a SAVEPOINT, so an exception escaping an
+        inner block undoes only that block's writes (and, if not caught, the whole transaction).
+        """
+        with self._tx():
+            yield self
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        if self._closed:
+            raise StoreClosedError(f"the store {self.home} is closed")
+        outer: sa.Connection | None = getattr(self._local, "conn", None)
+        with _translated(self.db_path, self.busy_timeout_s):
+            if outer is not None:
+                with outer.begin_nested():
+                    yield outer
+                return
+            with self._engine.connect() as conn, conn.begin():
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A read snapshot (deferred BEGIN: does not block writers), or the caller's transaction."""
+        if self._closed:
+            raise StoreClosedError(f"the store {self.home} is closed")
+        outer: sa.Connection | None = getattr(self._local, "conn", None)
+        with _translated(self.db_path, self.busy_timeout_s):
+            if outer is not None:
+                yield outer
+                return
+            with self._engine.connect() as conn:
+                yield conn.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+
+    # ---- schema
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return migrations.current_version(conn)
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's integrity and foreign-key checks; empty when all is well."""
+        with self._read() as conn:
+            problems = [
+                r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check") if r[0] != "ok"
+            ]
+            problems += [
+                f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
+                for r in conn.exec_driver_sql("PRAGMA foreign_key_check")
+            ]
+        return problems
+
+    # ---- athletes
+
+    @staticmethod
+    def _athlete_id(conn: sa.Connection, name: str, *, create: bool) -> int | None:
+        name = _text(name, "athlete", required=True)
+        found = conn.execute(sa.select(athletes.c.id).where(athletes.c.name == name)).scalar()
+        if found is not None or not create:
+            return found
+        result = conn.execute(athletes.insert().values(name=name, profile="{}", created_at=_now()))
+        return int(result.inserted_primary_key[0])
+
+    def ensure_athlete(self, name: str = "default") -> int:
+        """The athlete's id, creating the athlete on first use."""
+        with self._tx() as conn:
+            return self._athlete_id(conn, name, create=True)
+
+    def get_athlete(self, name: str) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(athletes).where(athletes.c.name == name)).first()
+        return None if row is None else _athlete_dict(row)
+
+    def list_athletes(self) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(athletes).order_by(athletes.c.name)).all()
+        return [_athlete_dict(r) for r in rows]
+
+    def update_athlete_profile(self, name: str, profile: Mapping[str, Any]) -> None:
+        """Replace (not merge) the athlete's profile; creates the athlete if needed."""
+        if not isinstance(profile, Mapping):
+            raise TypeError(f"profile must be a dict, got {type(profile).__name__}")
+        text = _dumps(profile, "an athlete profile")
+        with self._tx() as conn:
+            athlete_id = self._athlete_id(conn, name, create=True)
+            conn.execute(athletes.update().where(athletes.c.id == athlete_id).values(profile=text))
+
+    def remove_athlete(self, name: str) -> bool:
+        """Delete the athlete with their activities, runs and sync state (archive files stay)."""
+        with self._tx() as conn:
+            result = conn.execute(athletes.delete().where(athletes.c.name == name))
+        return result.rowcount > 0
+
+    # ---- activities
+
+    def find_activity(self, athlete: str, source: str, source_id: str) -> dict[str, Any] | None:
+        source_id = _text(source_id, "source_id", required=True)
+        query = _ACTIVITY_SELECT.where(
+            athletes.c.name == athlete,
+            activities.c.source == source,
+            activities.c.source_id == source_id,
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _activity_dict(row)
+
+    def find_activity_by_sha(self, athlete: str, sha256: str) -> dict[str, Any] | None:
+        """The first activity (lowest id) of this athlete made from this raw file, if any."""
+        query = _ACTIVITY_SELECT.where(
+            athletes.c.name == athlete, activities.c.sha256 == _sha(sha256)
+        ).order_by(activities.c.id)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _activity_dict(row)
+
+    def upsert_activity(
+        self,
+        athlete: str,
+        *,
+        source: str,
+        source_id: str,
+        sha256: str | None,
+        start_time: datetime | None = None,
+        duration_s: float | None = None,
+        distance_m: float | None = None,
+        sport: str | None = None,
+        sub_sport: str | None = None,
+        device: str | None = None,
+        sensors: Sequence[Mapping[str, Any]] = (),
+        status: str = "ok",
+        reason: str | None = None,
+        file_name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Insert the activity, or update it in place if (athlete, source, source_id) exists.
+
+        Returns the activity id, which stays the same across updates. Runs are left alone:
+        call `replace_runs` in the same transaction when they change.
+        """
+        if extra is not None and not isinstance(extra, Mapping):
+            raise TypeError(f"extra must be a dict or None, got {type(extra).__name__}")
+        now = _now()
+        values = {
+            "source": _text(source, "source", required=True),
+            "source_id": _text(source_id, "source_id", required=True),
+            "sha256": _sha(sha256),
+            "start_time": _iso(start_time, "start_time"),
+            "duration_s": _num(duration_s, "duration_s"),
+            "distance_m": _num(distance_m, "distance_m"),
+            "sport": _text(sport, "sport"),
+            "sub_sport": _text(sub_sport, "sub_sport"),
+            "device": _text(device, "device"),
+            "sensors": _dumps(list(sensors or ()), "activity sensors"),
+            "status": _status(status),
+            "reason": _text(reason, "reason"),
+            "file_name": _text(file_name, "file_name"),
+            "extra": None if extra is None else _dumps(extra, "activity extra"),
+            "updated_at": now,
+        }
+        with self._tx() as conn:
+            athlete_id = self._athlete_id(conn, athlete, create=True)
+            existing = conn.execute(
+                sa.select(activities.c.id).where(
+                    activities.c.athlete_id == athlete_id,
+                    activities.c.source == values["source"],
+                    activities.c.source_id == values["source_id"],
+                )
+            ).scalar()
+            if existing is not None:
+                conn.execute(
+                    activities.update().where(activities.c.id == existing).values(**values)
+                )
+                return int(existing)
+            result = conn.execute(
+                activities.insert().values(athlete_id=athlete_id, imported_at=now, **values)
+            )
+            return int(result.inserted_primary_key[0])
+
+    def get_activity(self, activity_id: int) -> dict[str, Any]:
+        """The activity; NotFoundError (a KeyError) when there is none with this id."""
+        with self._read() as conn:
+            row = conn.execute(_ACTIVITY_SELECT.where(activities.c.id == activity_id)).first()
+        if row is None:
+            raise NotFoundError(f"no activity with id {activity_id}")
+        return _activity_dict(row)
+
+    def remove_activity(self, activity_id: int) -> bool:
+        """Delete one activity and its runs (its raw file stays archived)."""
+        with self._tx() as conn:
+            result = conn.execute(activities.delete().where(activities.c.id == activity_id))
+        return result.rowcount > 0
+
+    def list_activities(
+        self,
+        athlete: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        source: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Activities ordered by start time (unknown start last); `since` inclusive, `until` not."""
+        query = _ACTIVITY_SELECT
+        if athlete is not None:
+            query = query.where(athletes.c.name == athlete)
+        if since is not None:
+            query = query.where(activities.c.start_time >= _iso(since, "since"))
+        if until is not None:
+            query = query.where(activities.c.start_time < _iso(until, "until"))
+        if status is not None:
+            query = query.where(activities.c.status == _status(status))
+        if source is not None:
+            query = query.where(activities.c.source == source)
+        query = query.order_by(activities.c.start_time.asc().nulls_last(), activities.c.id)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [_activity_dict(r) for r in rows]
+
+    # ---- runs
+
+    def replace_runs(self, activity_id: int, runs_: Sequence[Mapping[str, Any]]) -> None:
+        """Replace all per-run summaries of one activity, atomically (none left half-written)."""
+        rows = [_run_row(activity_id, run) for run in runs_]
+        indexes = [row["session_index"] for row in rows]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError(f"duplicate session_index in runs: {indexes}")
+        with self._tx() as conn:
+            found = conn.execute(
+                sa.select(activities.c.id).where(activities.c.id == activity_id)
+            ).scalar()
+            if found is None:
+                raise NotFoundError(f"no activity with id {activity_id}")
+            conn.execute(runs.delete().where(runs.c.activity_id == activity_id))
+            if rows:
+                conn.execute(runs.insert(), rows)
+
+    def list_runs(
+        self,
+        athlete: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+        activity_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per-run summaries with their activity's athlete, source, source_id, status, sha256 and
+        device; ordered by start time (unknown last)."""
+        query = _RUN_SELECT
+        if athlete is not None:
+            query = query.where(athletes.c.name == athlete)
+        if since is not None:
+            query = query.where(runs.c.start_time >= _iso(since, "since"))
+        if until is not None:
+            query = query.where(runs.c.start_time < _iso(until, "until"))
+        if status is not None:
+            query = query.where(activities.c.status == _status(status))
+        if activity_id is not None:
+            query = query.where(runs.c.activity_id == activity_id)
+        query = query.order_by(
+            runs.c.start_time.asc().nulls_last(), runs.c.activity_id, runs.c.session_index
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [_run_dict(r) for r in rows]
+
+    # ---- sync state (cursors, last-sync times; never credentials)
+
+    def get_sync_state(
+        self, athlete: str, source: str, key: str, default: str | None = None
+    ) -> str | None:
+        query = (
+            sa.select(sync_state.c.value)
+            .join_from(sync_state, athletes)
+            .where(
+                athletes.c.name == athlete, sync_state.c.source == source, sync_state.c.key == key
+            )
+        )
+        with self._read() as conn:
+            value = conn.execute(query).scalar()
+        return default if value is None else value
+
+    def set_sync_state(self, athlete: str, source: str, key: str, value: str) -> None:
+        """Remember a small string per (athlete, source, key), e.g. the last synced activity."""
+        key = _text(key, "sync state key", required=True)
+        source = _text(source, "source", required=True)
+        if not isinstance(value, str):
+            raise TypeError(f"sync state values are strings, got {type(value).__name__}")
+        if _is_secret_name(key):
+            raise SecretRefusedError(
+                f"refusing to store sync state {key!r}: credentials belong in the OS keyring"
+            )
+        with self._tx() as conn:
+            athlete_id = self._athlete_id(conn, athlete, create=True)
+            where = (
+                sync_state.c.athlete_id == athlete_id,
+                sync_state.c.source == source,
+                sync_state.c.key == key,
+            )
+            now = _now()
+            updated = conn.execute(
+                sync_state.update().where(*where).values(value=value, updated_at=now)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    sync_state.insert().values(
+                        athlete_id=athlete_id, source=source, key=key, value=value, updated_at=now
+                    )
+                )
+
+    def delete_sync_state(self, athlete: str, source: str, key: str | None = None) -> int:
+        """Forget one key, or every key of a source (e.g. to force a full re-sync)."""
+        with self._tx() as conn:
+            athlete_id = self._athlete_id(conn, athlete, create=False)
+            if athlete_id is None:
+                return 0
+            query = sync_state.delete().where(
+                sync_state.c.athlete_id == athlete_id, sync_state.c.source == source
+            )
+            if key is not None:
+                query = query.where(sync_state.c.key == key)
+            return conn.execute(query).rowcount
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _private_db_file(db_path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its WAL/SHM files inherit the mode)."""
+    try:
+        fd = os.open(db_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if db_path.stat().st_mode & 0o077:
+            os.chmod(db_path, 0o600)
+        return
+    os.close(fd)
+    os.chmod(db_path, 0o600)
+
+
+def open_store(home: Path | str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:
+    """Open (creating and migrating as needed) the store in `home`.
+
+    `home` is created 0700 if missing; the database is `home/evenstride.sqlite3` (0600) and raw
+    files go to `home/raw/`. A second process waits up to `busy_timeout_s` for a write lock before
+    StoreLockedError.
+    """
+    home = Path(home).expanduser()
+    db_path = home / DB_NAME
+    try:
+        make_private_dir(home)
+        make_private_dir(home / ARCHIVE_DIR)
+        _private_db_file(db_path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the evenstride home {home}: {exc.strerror}") from exc
+    engine = make_engine(db_path, busy_timeout_s)
+    try:
+        with _translated(db_path, busy_timeout_s):
+            migrations.migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    store = Store(home, engine, busy_timeout_s=busy_timeout_s)
+    store.archive.remove_stale_tmp()
+    return store
