@@ -39,6 +39,7 @@ def hold_weights(
         held = np.zeros_like(t)
         for start, stop in timer_intervals:
             held += np.clip(np.minimum(nxt, stop) - np.maximum(t, start), 0.0, None)
+        held[-1] = 1.0  # the final sample is written as the timer stops: it stands for 1 s
     return np.clip(held, 0.0, cap_s)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
 from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, MIN_DATE_TIME, BaseType, base_type
 from evenstride.metrics.fit.profile import MESSAGE_TYPES
 from evenstride.metrics.fit.walk import Definition

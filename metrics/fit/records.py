@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, base_type
 from evenstride.metrics.fit.profile import (
     ALTITUDE_NUM,
@@ -191,7 +192,7 @@ def _columns(out: dict[str, np.ndarray], seconds: np.ndarray) -> dict[str, np.nd
 def unix_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
     """int64 Unix seconds (-1 = missing) -> tz-aware UTC DatetimeIndex with NaT."""
     ts = seconds.astype("datetime64[s]").astype("datetime64[ns]")
-    ts[seconds < 0] = np.datetime64("NaT")
+    ts[seconds < 0] = np.datetime64("NaT", "ns")
     return pd.DatetimeIndex(ts).tz_localize("UTC")
 
 

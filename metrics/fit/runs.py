@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from evenstride.metrics import columns as C
 from evenstride.metrics.fit.model import RUNNING_SPORTS, FitFile, Run
 from evenstride.metrics.fit.records import unix_to_utc

@@ -10,8 +10,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from evenstride.metrics.fit.errors import FitReadError
 from fastcrc import crc16
+
+from evenstride.metrics.fit.errors import FitReadError
 
 _HEADER = struct.Struct("<BBHI4s")
 
