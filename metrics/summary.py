@@ -1,0 +1,613 @@
+"""One run -> one `RunSummary`: GCT balance, cadence and running dynamics over clean samples.
+
+A single run's balance is noisy and context-dependent (pace, hills, warm-up, pauses; anchors.md
+§3.4, §3.8), so the summary keeps robust statistics (median, IQR), how much clean data supports
+them, and the run's *stratum* (sensor, surface, pace band) so that the trend detector only
+compares like with like. Everything is vectorised: one hour at 1 Hz takes a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from evenstride.metrics import columns as C
+from evenstride.metrics.clean import DEFAULT_CLEAN, CleanSamples, CleanSettings, clean_samples
+from evenstride.metrics.zones import ZONE_KEYS, zone_keys, zone_of_d
+
+FloatArray = npt.NDArray[np.float64]
+
+NO_BALANCE_FLAG = "no balance sensor data"
+LITTLE_BALANCE_FLAG = "too little clean balance data"
+
+DEFAULT_CADENCE_SLOPE = 12.0
+"""Steps/min per m/s when an athlete's own cadence-speed fit is not possible: van Oeveren et al.
+2017 report 154/158/160 spm at 2.4/2.6/2.9 m/s, i.e. ~12 spm per m/s (anchors.md §3.5)."""
+
+
+# --------------------------------------------------------------------------- robust statistics
+
+
+def weighted_quantiles(
+    values: npt.ArrayLike, weights: npt.ArrayLike | None, qs: Sequence[float]
+) -> FloatArray:
+    """Time-weighted quantiles (Hazen midpoints); equal weights give the ordinary median.
+
+    Weighted so that smart recording (irregular sample spacing) does not over-count dense parts.
+    Non-finite values are ignored; all-NaN input gives NaN.
+    """
+    x = np.asarray(values, dtype=float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(w) & (w > 0)
+    if not ok.any():
+        return np.full(len(qs), np.nan)
+    x, w = x[ok], w[ok]
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], w[order]
+    cw = np.cumsum(ws)
+    pos = (cw - 0.5 * ws) / cw[-1]
+    return np.interp(np.asarray(qs, dtype=float), pos, xs)
+
+
+def weighted_median(values: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> float:
+    return float(weighted_quantiles(values, weights, (0.5,))[0])
+
+
+def theil_sen(x: npt.ArrayLike, y: npt.ArrayLike, *, max_points: int = 400) -> tuple[float, float]:
+    """Robust line fit: (slope, intercept) = median pairwise slope, median residual.
+
+    Tolerates up to ~29 % outliers, unlike least squares. Inputs longer than `max_points` are
+    first reduced to medians of equal-count bins along x (deterministic, keeps the shape).
+    Returns (nan, nan) when x has no spread.
+    """
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    if len(xa) > max_points:
+        order = np.argsort(xa, kind="stable")
+        chunks = np.array_split(order, max_points)
+        xa = np.array([np.median(xa[c]) for c in chunks])
+        ya = np.array([np.median(ya[c]) for c in chunks])
+    if len(xa) < 2:
+        return math.nan, math.nan
+    i, j = np.triu_indices(len(xa), 1)
+    dx = xa[j] - xa[i]
+    keep = np.abs(dx) > 1e-12
+    if not keep.any():
+        return math.nan, math.nan
+    slope = float(np.median((ya[j] - ya[i])[keep] / dx[keep]))
+    intercept = float(np.median(ya - slope * xa))
+    return slope, intercept
+
+
+# --------------------------------------------------------------------------- strata
+
+
+SURFACES = ("road", "trail", "track", "treadmill")
+_SURFACE_OF_SUB_SPORT = {
+    "treadmill": "treadmill",
+    "indoor_running": "treadmill",
+    "virtual_activity": "treadmill",
+    "track": "track",
+    "indoor_track": "track",
+    "trail": "trail",
+    "mountain": "trail",
+    "ultra": "trail",
+}
+
+
+def surface_of(sub_sport: str | None) -> str:
+    """FIT sub_sport -> surface stratum; street/generic/unknown count as road."""
+    if not sub_sport:
+        return "road"
+    return _SURFACE_OF_SUB_SPORT.get(str(sub_sport).lower(), "road")
+
+
+@dataclass(frozen=True)
+class PaceBands:
+    """Named pace bands, relative to the athlete's reference (typical easy) speed when known.
+
+    Relative edges: easy < 1.07 x reference, steady < 1.17 x, tempo < 1.30 x, fast above (about
+    +7 %, +17 %, +30 % speed: the usual easy / marathon / threshold / interval ladder). Without a
+    reference speed the fixed edges apply (3.1 / 3.5 / 4.1 m/s = 5:23 / 4:46 / 4:04 min/km), a
+    fallback for a typical recreational runner that a coach should override.
+    """
+
+    names: tuple[str, ...] = ("easy", "steady", "tempo", "fast")
+    relative_edges: tuple[float, ...] = (1.07, 1.17, 1.30)
+    fixed_edges_mps: tuple[float, ...] = (3.1, 3.5, 4.1)
+
+    def band(self, speed_mps: float | None, reference_speed: float | None = None) -> str | None:
+        if speed_mps is None or not np.isfinite(speed_mps):
+            return None
+        if reference_speed is not None and np.isfinite(reference_speed) and reference_speed > 0:
+            idx = int(np.searchsorted(self.relative_edges, speed_mps / reference_speed, "right"))
+        else:
+            idx = int(np.searchsorted(self.fixed_edges_mps, speed_mps, "right"))
+        return self.names[idx]
+
+
+DEFAULT_PACE_BANDS = PaceBands()
+
+
+def pace_band(
+    speed_mps: float | None,
+    reference_speed: float | None = None,
+    bands: PaceBands = DEFAULT_PACE_BANDS,
+) -> str | None:
+    """Pace band name of a run's median clean speed."""
+    return bands.band(speed_mps, reference_speed)
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """What must match for two runs to be comparable (anchors.md §3.8.2)."""
+
+    sensor: str | None
+    surface: str
+    pace_band: str | None
+
+
+# --------------------------------------------------------------------------- cadence vs speed
+
+
+@dataclass(frozen=True)
+class CadenceSpeedFit:
+    """Per-athlete cadence = intercept + slope * speed (robust), to compare cadence at one pace.
+
+    Cadence rises with speed (§3.5), so a lower cadence on a slow day is not a change of form;
+    comparing at the athlete's reference speed removes that.
+    """
+
+    intercept: float
+    slope_spm_per_mps: float
+    reference_speed_mps: float
+    n: int
+    residual_sd: float
+    method: str = "theil-sen"
+
+    def predict(self, speed_mps: npt.ArrayLike) -> FloatArray:
+        return self.intercept + self.slope_spm_per_mps * np.asarray(speed_mps, dtype=float)
+
+    def at_reference(
+        self, cadence_spm: npt.ArrayLike, speed_mps: npt.ArrayLike, reference: float | None = None
+    ) -> FloatArray:
+        """Cadence moved along the athlete's slope to the reference speed."""
+        ref = self.reference_speed_mps if reference is None else reference
+        return np.asarray(cadence_spm, dtype=float) + self.slope_spm_per_mps * (
+            ref - np.asarray(speed_mps, dtype=float)
+        )
+
+
+def _speed_cadence_pairs(data: Any) -> tuple[FloatArray, FloatArray]:
+    if isinstance(data, pd.DataFrame):
+        for sc, cc in (
+            ("speed_median_mps", "cadence_median"),
+            (C.SPEED, C.CADENCE),
+            ("speed", "cadence"),
+        ):
+            if sc in data.columns and cc in data.columns:
+                return (
+                    pd.to_numeric(data[sc], errors="coerce").to_numpy(float, na_value=np.nan),
+                    pd.to_numeric(data[cc], errors="coerce").to_numpy(float, na_value=np.nan),
+                )
+        raise ValueError("need speed_median_mps/cadence_median or speed_mps/cadence_spm columns")
+    speeds: list[float] = []
+    cads: list[float] = []
+    for item in data:
+        if isinstance(item, RunSummary):
+            sp, cd = item.speed_median_mps, item.cadence_median
+        else:
+            sp, cd = item
+        speeds.append(np.nan if sp is None else float(sp))
+        cads.append(np.nan if cd is None else float(cd))
+    return np.asarray(speeds, dtype=float), np.asarray(cads, dtype=float)
+
+
+def fit_cadence_speed(
+    data: pd.DataFrame | Iterable[tuple[float, float]] | Iterable[RunSummary],
+    *,
+    min_speed_span_mps: float = 0.3,
+    slope_range: tuple[float, float] = (0.0, 30.0),
+    default_slope: float = DEFAULT_CADENCE_SLOPE,
+) -> CadenceSpeedFit:
+    """Fit cadence on speed (Theil-Sen) from (speed, cadence) samples or run summaries.
+
+    When speeds span less than `min_speed_span_mps` the slope is not identifiable and
+    `default_slope` is used; slopes are clipped to `slope_range` (cadence never falls with speed
+    in running). Raises ValueError without usable points.
+    """
+    sp, cd = _speed_cadence_pairs(data)
+    ok = np.isfinite(sp) & np.isfinite(cd) & (sp > 0) & (cd > 0)
+    sp, cd = sp[ok], cd[ok]
+    if len(sp) == 0:
+        raise ValueError("no (speed, cadence) pairs to fit")
+    ref = float(np.median(sp))
+    q10, q90 = np.quantile(sp, [0.1, 0.9])
+    method = "theil-sen"
+    slope = math.nan
+    if len(sp) >= 3 and q90 - q10 >= min_speed_span_mps:
+        slope, _ = theil_sen(sp, cd)
+    if not np.isfinite(slope):
+        slope, method = default_slope, "default-slope"
+    slope = float(np.clip(slope, *slope_range))
+    intercept = float(np.median(cd - slope * sp))
+    resid = cd - (intercept + slope * sp)
+    mad_sd = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    return CadenceSpeedFit(intercept, slope, ref, int(len(sp)), mad_sd, method)
+
+
+# --------------------------------------------------------------------------- run summary
+
+
+@dataclass
+class LapSummary:
+    """Per-lap values over the lap's clean samples (warm-up included: see summarise_run)."""
+
+    index: int
+    start_time: str | None
+    clean_minutes: float
+    balance_median: float | None
+    d: float | None
+    zone: str | None
+    cadence_median: float | None
+    gct_median_ms: float | None
+    speed_median_mps: float | None
+
+
+@dataclass
+class RunSummary:
+    """Everything the trend detector and the planner need to know about one run."""
+
+    run_id: str | None
+    start_time: pd.Timestamp | None
+    sensor: str | None
+    sub_sport: str | None
+    surface: str
+    pace_band: str | None
+    duration_s: float
+    distance_m: float | None
+    n_records: int
+    running_minutes: float
+    clean_minutes: float
+    # GCT balance (% left) over clean samples; None when the run has none
+    has_balance: bool
+    balance_minutes: float
+    balance_median: float | None
+    balance_mean: float | None
+    balance_iqr: float | None
+    d: float | None  # balance_median - 50 (pp); > 0 = more contact time on the left foot
+    d_mean: float | None
+    zone: str | None  # Garmin zone of the median
+    zone_minutes: dict[str, float]  # keys zones.ZONE_KEYS
+    drift_pp: float | None  # median of last third - median of first third of clean samples
+    balance_speed_slope: float | None  # pp per m/s, Theil-Sen on speed-bin medians
+    # cadence and running dynamics
+    cadence_mean: float | None
+    cadence_median: float | None
+    cadence_at_reference: float | None  # pace-adjusted (steps/min at reference_speed_mps)
+    reference_speed_mps: float | None
+    gct_mean_ms: float | None
+    gct_median_ms: float | None
+    vertical_oscillation_mm: float | None
+    vertical_ratio_pct: float | None
+    step_length_mm: float | None
+    speed_median_mps: float | None
+    grade_checked: bool
+    laps: list[LapSummary] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def stratum(self) -> Stratum:
+        return Stratum(self.sensor, self.surface, self.pace_band)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (ISO timestamps, floats, None for missing)."""
+        return _json_safe(dataclasses.asdict(self))
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, pd.Timestamp | datetime | date):
+        return None if pd.isna(obj) else obj.isoformat()
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def _opt(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def _round(x: float | None, nd: int) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _to_ns(value: Any) -> int | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)
+
+
+def _balance_speed_slope(
+    bal: FloatArray,
+    spd: FloatArray,
+    w: FloatArray,
+    *,
+    bin_mps: float = 0.2,
+    min_bin_s: float = 60.0,
+    min_bins: int = 3,
+    min_span_mps: float = 0.4,
+) -> float | None:
+    ok = np.isfinite(bal) & np.isfinite(spd)
+    if ok.sum() < 2:
+        return None
+    bal, spd, w = bal[ok], spd[ok], w[ok]
+    idx = np.floor(spd / bin_mps).astype(np.int64)
+    order = np.argsort(idx, kind="stable")
+    idx_s = idx[order]
+    bounds = np.flatnonzero(np.diff(idx_s)) + 1
+    xs: list[float] = []
+    ys: list[float] = []
+    for grp in np.split(order, bounds):  # loop over speed bins (a handful), not samples
+        if w[grp].sum() < min_bin_s:
+            continue
+        xs.append(weighted_median(spd[grp], w[grp]))
+        ys.append(weighted_median(bal[grp], w[grp]))
+    if len(xs) < min_bins or max(xs) - min(xs) < min_span_mps:
+        return None
+    slope, _ = theil_sen(xs, ys)
+    return _opt(slope)
+
+
+def _lap_index(ts_ns: npt.NDArray[np.int64], laps: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
+    """Lap number of each record (-1 outside every lap), by lap start_time + total_elapsed_time."""
+    starts = np.array([_to_ns(lp.get("start_time")) or -1 for lp in laps], dtype=np.int64)
+    ends = np.empty_like(starts)
+    for k, lp in enumerate(laps):
+        el = lp.get("total_elapsed_time")
+        if el is not None and np.isfinite(el):
+            ends[k] = starts[k] + int(float(el) * 1e9)
+        elif lp.get("timestamp") is not None:
+            ends[k] = _to_ns(lp.get("timestamp")) or starts[k]
+        elif k + 1 < len(laps):
+            ends[k] = _to_ns(laps[k + 1].get("start_time")) or starts[k]
+        else:
+            ends[k] = np.iinfo(np.int64).max
+    order = np.argsort(starts, kind="stable")
+    s_sorted = starts[order]
+    pos = np.searchsorted(s_sorted, ts_ns, side="right") - 1
+    lap = np.where(pos >= 0, order[np.clip(pos, 0, None)], -1)
+    inside = (pos >= 0) & (ts_ns <= ends[np.clip(lap, 0, None)])
+    return np.where(inside & (starts[np.clip(lap, 0, None)] >= 0), lap, -1)
+
+
+def summarise_run(
+    records: pd.DataFrame,
+    *,
+    laps: list[dict[str, Any]] | None = None,
+    reference_speed: float | None = None,
+    cadence_fit: CadenceSpeedFit | None = None,
+    warmup_s: float | None = None,
+    settings: CleanSettings = DEFAULT_CLEAN,
+    pace_bands: PaceBands = DEFAULT_PACE_BANDS,
+    run_id: str | None = None,
+    start_time: Any = None,
+    sensor: str | None = None,
+    sub_sport: str | None = None,
+) -> RunSummary:
+    """Summarise one run's records (columns from metrics.columns) over clean samples.
+
+    - `reference_speed`: the athlete's typical easy speed (m/s); sets relative pace bands and
+      the speed at which cadence is compared. Defaults to `cadence_fit.reference_speed_mps`.
+    - `cadence_fit`: per-athlete cadence-speed line (fit_cadence_speed); without it, but with a
+      reference speed, DEFAULT_CADENCE_SLOPE is used and a flag says so.
+    - `warmup_s`: overrides settings.warmup_s (default 300 s of running time).
+    - `sensor`: the caller's device identity (e.g. "HRM-Pro Plus 1234567"), a stratum key.
+    - `laps`: FIT lap dicts (start_time, total_elapsed_time); lap values use the lap's clean
+      samples *including* warm-up time, so the first lap still gets values.
+    """
+    if C.TIMESTAMP in records.columns and len(records) > 1:
+        ts = pd.to_datetime(records[C.TIMESTAMP], utc=True)
+        if not ts.is_monotonic_increasing:
+            records = records.iloc[np.argsort(ts.to_numpy(), kind="stable")]
+    cs: CleanSamples = clean_samples(records, settings, warmup_s=warmup_s)
+    flags = list(cs.flags)
+    n = len(records)
+    w = cs.weight_s
+    clean = cs.clean
+
+    def col(name: str) -> FloatArray:
+        if name not in records.columns:
+            return np.full(n, np.nan)
+        return pd.to_numeric(records[name], errors="coerce").to_numpy(float, na_value=np.nan)
+
+    bal_all = col(C.GCT_BALANCE)
+    lo, hi = settings.balance_range_pct
+    bal_all = np.where((bal_all > lo) & (bal_all < hi), bal_all, np.nan)
+    spd_all = col(C.SPEED)
+    cad_all = col(C.CADENCE)
+    gct_all = col(C.GCT)
+
+    if start_time is None and C.TIMESTAMP in records.columns and n:
+        start_time = records[C.TIMESTAMP].iloc[0]
+    start_ts = pd.Timestamp(start_time) if start_time is not None else None
+    if start_ts is not None and start_ts.tzinfo is None:
+        start_ts = start_ts.tz_localize("UTC")
+
+    wc = w[clean]
+    bal = bal_all[clean]
+    spd = spd_all[clean]
+    cad = cad_all[clean]
+    bal_ok = np.isfinite(bal)
+    has_balance = bool(np.isfinite(bal_all).any())
+    balance_minutes = float(wc[bal_ok].sum() / 60.0)
+
+    speed_median = _opt(weighted_median(spd, wc))
+    if reference_speed is None and cadence_fit is not None:
+        reference_speed = cadence_fit.reference_speed_mps
+
+    b_med = b_mean = b_iqr = d = d_mean = drift = slope = None
+    zone_minutes = dict.fromkeys(ZONE_KEYS, 0.0)
+    if not has_balance:
+        flags.append(NO_BALANCE_FLAG)
+    elif bal_ok.any():
+        q25, q50, q75 = weighted_quantiles(bal, wc, (0.25, 0.5, 0.75))
+        b_med, b_iqr = float(q50), float(q75 - q25)
+        b_mean = float(np.average(bal[bal_ok], weights=wc[bal_ok]))
+        d, d_mean = b_med - 50.0, b_mean - 50.0
+        keys = zone_keys(bal[bal_ok] - 50.0)
+        mins = np.bincount(keys, weights=wc[bal_ok], minlength=len(ZONE_KEYS)) / 60.0
+        zone_minutes = {k: round(float(m), 3) for k, m in zip(ZONE_KEYS, mins, strict=True)}
+        bb, ww = bal[bal_ok], wc[bal_ok]
+        third = len(bb) // 3
+        if third >= 30:
+            drift = weighted_median(bb[-third:], ww[-third:]) - weighted_median(
+                bb[:third], ww[:third]
+            )
+        slope = _balance_speed_slope(bal, spd, wc)
+        if balance_minutes < settings.min_clean_minutes:
+            flags.append(LITTLE_BALANCE_FLAG)
+    else:
+        flags.append(LITTLE_BALANCE_FLAG)
+
+    cad_ok = np.isfinite(cad)
+    cad_mean = _opt(np.average(cad[cad_ok], weights=wc[cad_ok])) if cad_ok.any() else None
+    cad_median = _opt(weighted_median(cad, wc))
+    cad_ref = None
+    if reference_speed is not None and cad_ok.any():
+        if cadence_fit is not None:
+            slope_c = cadence_fit.slope_spm_per_mps
+        else:
+            slope_c = DEFAULT_CADENCE_SLOPE
+            flags.append("cadence adjusted with the default cadence-speed slope")
+        adj = cad + slope_c * (float(reference_speed) - spd)
+        cad_ref = _opt(weighted_median(adj, wc))
+
+    def wmean(name: str) -> float | None:
+        v = col(name)[clean]
+        ok = np.isfinite(v)
+        return _opt(np.average(v[ok], weights=wc[ok])) if ok.any() else None
+
+    lap_summaries: list[LapSummary] = []
+    if laps and n and C.TIMESTAMP in records.columns:
+        ts_ns = (
+            pd.to_datetime(records[C.TIMESTAMP], utc=True)
+            .to_numpy(dtype="datetime64[ns]")
+            .astype(np.int64)
+        )
+        lap_of = _lap_index(ts_ns, laps)
+        lap_clean = cs.running & ~cs.settling & cs.level
+        for k, lp in enumerate(laps):  # loop over laps, each a vectorised mask
+            m = lap_clean & (lap_of == k)
+            lw = w[m]
+            lb = weighted_median(bal_all[m], lw) if m.any() else math.nan
+            lap_start = _to_ns(lp.get("start_time"))
+            lap_summaries.append(
+                LapSummary(
+                    index=k,
+                    start_time=None
+                    if lap_start is None
+                    else pd.Timestamp(lap_start, tz="UTC").isoformat(),
+                    clean_minutes=round(float(lw.sum() / 60.0), 3),
+                    balance_median=_round(_opt(lb), 2),
+                    d=_round(_opt(lb - 50.0), 2),
+                    zone=zone_of_d(lb - 50.0),
+                    cadence_median=_round(_opt(weighted_median(cad_all[m], lw)), 1),
+                    gct_median_ms=_round(_opt(weighted_median(gct_all[m], lw)), 1),
+                    speed_median_mps=_round(_opt(weighted_median(spd_all[m], lw)), 3),
+                )
+            )
+
+    dist = col(C.DISTANCE)
+    distance = float(np.nanmax(dist) - np.nanmin(dist)) if np.isfinite(dist).any() else None
+    band = pace_bands.band(speed_median, reference_speed)
+    return RunSummary(
+        run_id=run_id,
+        start_time=start_ts,
+        sensor=sensor,
+        sub_sport=sub_sport,
+        surface=surface_of(sub_sport),
+        pace_band=band,
+        duration_s=float(cs.t_s[-1]) if n else 0.0,
+        distance_m=distance,
+        n_records=n,
+        running_minutes=float(w[cs.running].sum() / 60.0),
+        clean_minutes=float(wc.sum() / 60.0),
+        has_balance=has_balance,
+        balance_minutes=balance_minutes,
+        balance_median=b_med,
+        balance_mean=b_mean,
+        balance_iqr=b_iqr,
+        d=d,
+        d_mean=d_mean,
+        zone=zone_of_d(d),
+        zone_minutes=zone_minutes,
+        drift_pp=_opt(drift) if drift is not None else None,
+        balance_speed_slope=slope,
+        cadence_mean=cad_mean,
+        cadence_median=cad_median,
+        cadence_at_reference=cad_ref,
+        reference_speed_mps=_opt(reference_speed) if reference_speed is not None else None,
+        gct_mean_ms=wmean(C.GCT),
+        gct_median_ms=_opt(weighted_median(gct_all[clean], wc)),
+        vertical_oscillation_mm=wmean(C.VERTICAL_OSCILLATION),
+        vertical_ratio_pct=wmean(C.VERTICAL_RATIO),
+        step_length_mm=wmean(C.STEP_LENGTH),
+        speed_median_mps=speed_median,
+        grade_checked=cs.grade_checked,
+        laps=lap_summaries,
+        flags=flags,
+    )
+
+
+def summarise_fit_run(run: Any, *, sensor: str | None = None, **kwargs: Any) -> RunSummary:
+    """summarise_run for a `metrics.fit.Run` (records, laps, sub_sport and start from the run)."""
+    run_id = kwargs.pop("run_id", None)
+    if run_id is None:
+        run_id = f"{pd.Timestamp(run.start_time).isoformat()}#{run.index}"
+    return summarise_run(
+        run.records,
+        laps=run.laps,
+        sub_sport=run.sub_sport,
+        start_time=run.start_time,
+        sensor=sensor,
+        run_id=run_id,
+        **kwargs,
+    )
+
+
+def summaries_frame(summaries: Iterable[RunSummary]) -> pd.DataFrame:
+    """One row per run (flat columns; zone_minutes/laps/flags kept as objects), by start time.
+
+    This is the input shape of baseline.py and trend.assess_trend.
+    """
+    rows = []
+    for s in summaries:
+        row = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df) and "start_time" in df.columns:
+        df = df.sort_values("start_time", kind="stable").reset_index(drop=True)
+    return df
