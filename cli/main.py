@@ -1,14 +1,20 @@
-"""The `evenstride` command group: global options and sub-command registration."""
+"""The `evenstride` command group: global options, command registration, clean failures."""
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import click
 import platformdirs
 
 from evenstride import __version__
+from evenstride.cli import exitcodes
+from evenstride.cli.activities_cmd import activities_cmd
+from evenstride.cli.connectors_cmd import connectors_cmd
+from evenstride.cli.demo_cmd import demo_cmd
+from evenstride.cli.import_cmd import import_cmd
+from evenstride.store.errors import StoreError
 
 
 def default_home() -> Path:
@@ -28,15 +34,46 @@ def default_home() -> Path:
 )
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None) -> None:
-    """evenstride: GCT balance and cadence trends, and a single-leg strength plan."""
+    """evenstride: GCT balance and cadence trends, and a single-leg strength plan.
+
+    Exit codes: 0 ok, 1 some items failed, 2 usage/configuration, 3 login needed,
+    4 rate limited, 5 service unavailable, 6 local storage problem, 130 interrupted.
+    """
     ctx.ensure_object(dict)
     ctx.obj["home"] = (home or default_home()).expanduser()
 
 
+cli.add_command(import_cmd)
+cli.add_command(activities_cmd)
+cli.add_command(demo_cmd)
+cli.add_command(connectors_cmd)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="evenstride", auto_envvar_prefix=None)
+    """Console-script entry point: user errors become one line and an exit code, never a traceback."""
+    try:
+        cli.main(prog_name="evenstride", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(exitcodes.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted: everything committed so far is kept", err=True)
+        sys.exit(exitcodes.INTERRUPTED)
+    except StoreError as exc:
+        click.echo(f"evenstride: {exc}", err=True)
+        sys.exit(exitcodes.STORAGE)
+    except OSError as exc:
+        click.echo(
+            f"evenstride: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", err=True
+        )
+        sys.exit(exitcodes.STORAGE)
+    sys.exit(exitcodes.OK)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    os.sys.exit(main())
+    main()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -226,10 +227,18 @@ def _compile_decoder(definition: Definition, mtype):
     return env["decode"]
 
 
+@lru_cache(maxsize=2048)
+def _decoder_for(global_num: int, big_endian: bool, fields: tuple, dev_size: int):
+    """Generated decoders are cached by layout: a watch writes the same layouts in every file."""
+    layout = Definition(global_num, big_endian, fields, dev_size, 0)
+    return _compile_decoder(layout, MESSAGE_TYPES[global_num])
+
+
 def decode_dict_messages(buf: bytes, definition: Definition) -> list[tuple[int, dict[str, Any]]]:
     """Decode every data message of one definition: [(payload offset, {name: value})]."""
-    mtype = MESSAGE_TYPES.get(definition.global_num)
-    if mtype is None:
+    if definition.global_num not in MESSAGE_TYPES:
         return []
-    decode = _compile_decoder(definition, mtype)
+    decode = _decoder_for(
+        definition.global_num, definition.big_endian, definition.fields, definition.dev_size
+    )
     return [(off, decode(buf, off)) for off in definition.offsets]
