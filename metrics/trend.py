@@ -285,6 +285,10 @@ class TrendAssessment:
     pace_group: str | None
     shift_direction: str | None = None  # left/right (balance), dropped/rose (cadence), episode
     speed_slope: float | None = None  # d-vs-speed slope (pp per m/s) used for adjustment, if any
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    """Every confirmed shift of the series: since (first run), confirmed (alarm run date),
+    direction, value (median of the episode's runs) and zone: the detector's band history."""
+    has_balance_sensor: bool = False  # any run of the athlete carried GCT balance
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -385,6 +389,7 @@ class PreparedSeries:
     te_prior: float
     speed_slope: float | None
     notes: list[str]
+    has_balance_sensor: bool = False
 
 
 def prepare_series(
@@ -448,8 +453,21 @@ def prepare_series(
                     f"balance compared at {ref:.2f} m/s (d changes {slope:+.2f} pp per m/s)"
                 )
 
+    has_sensor = bool(
+        is_bal and "has_balance" in df.columns and df["has_balance"].astype("object").eq(True).any()
+    ) or (is_bal and len(values) > 0)
     return PreparedSeries(
-        metric, runs, values, stratum, minutes_col, min_shift, te_floor, te_prior, slope_used, notes
+        metric,
+        runs,
+        values,
+        stratum,
+        minutes_col,
+        min_shift,
+        te_floor,
+        te_prior,
+        slope_used,
+        notes,
+        has_sensor,
     )
 
 
@@ -531,6 +549,29 @@ def _assessment(prep: PreparedSeries, trace: DetectorTrace, s: TrendSettings) ->
                 f"latest runs within the athlete's noise (MDC95 {mdc95:.2f}, "
                 f"relevance limit {min_shift:g})"
             )
+    episodes: list[dict[str, Any]] = []
+    alarm = (trace.state == _STATE_UP) | (trace.state == _STATE_DOWN)
+    starts = np.flatnonzero(alarm & ~np.concatenate([[False], alarm[:-1]]) & (trace.since >= 0))
+    for k in starts:  # loop over episodes
+        first = int(trace.since[k])
+        if episodes and episodes[-1]["_first"] == first:
+            continue  # returning -> shifted again within the same episode
+        stop = k + 1
+        while stop < n and trace.since[stop] == first:
+            stop += 1
+        val = float(np.median(values[first:stop]))
+        episodes.append(
+            {
+                "_first": first,
+                "since": dates[first],
+                "confirmed": dates[int(k)],
+                "direction": names[int(trace.state[k])],
+                "value": round(val, 3),
+                "zone": zone(val),
+            }
+        )
+    for ep in episodes:
+        ep.pop("_first")
     if n and is_bal and current is not None and abs(current) > 0.7:
         notes.append("current estimate is outside Garmin's green zone")
     return TrendAssessment(
@@ -552,6 +593,8 @@ def _assessment(prep: PreparedSeries, trace: DetectorTrace, s: TrendSettings) ->
         pace_group=stratum.get("pace_group"),
         shift_direction=direction,
         speed_slope=slope_used,
+        episodes=episodes,
+        has_balance_sensor=prep.has_balance_sensor,
         notes=notes,
     )
 

@@ -386,3 +386,27 @@ def test_summarising_is_fast() -> None:
         summarise_run(df)
     per_run = (time.perf_counter() - t0) / 20
     assert per_run < 0.1  # generous: the benchmark measures ~0.01-0.02 s per hour of data
+
+
+def test_summarise_fit_run_takes_everything_from_the_run() -> None:
+    from evenstride.metrics.fit.model import Run
+    from evenstride.metrics.summary import summarise_fit_run
+
+    df = steady_run(1200, balance=49.0)
+    run = Run(
+        index=0,
+        sport="running",
+        sub_sport="treadmill",
+        start_time=T0,
+        elapsed_s=1200.0,
+        timer_s=1200.0,
+        distance_m=3600.0,
+        session={},
+        laps=[{"start_time": T0, "total_elapsed_time": 1200.0}],
+        records=df,
+    )
+    s = summarise_fit_run(run, sensor="HRM-Pro 9")
+    assert s.surface == "treadmill" and s.sub_sport == "treadmill"
+    assert s.run_id == "2026-03-02T06:30:00+00:00#0"
+    assert s.d == pytest.approx(-1.0) and s.zone == "orange"
+    assert len(s.laps) == 1 and s.laps[0].balance_median == 49.0

@@ -185,6 +185,9 @@ def test_returning_then_stable() -> None:
     assert back_to_stable - first_return == DEFAULT_TREND.stable_runs - 1
     a = assess_trend(df.iloc[: first_return + 2])
     assert a.state == "returning"
+    assert len(a.episodes) == 1 and a.episodes[0]["direction"] == "shifted_left"
+    assert a.episodes[0]["since"] == a.since and a.episodes[0]["zone"] in ("orange", "red")
+    assert a.has_balance_sensor
     assert a.since == df["start_time"].iloc[trace.since[first_return]].date()
     assert assess_trend(df).state == "stable"
 
@@ -246,6 +249,7 @@ def test_no_balance_data_gives_insufficient_with_reason_but_cadence_works() -> N
     df["balance_minutes"] = 0.0
     a = assess_trend(df)
     assert a.state == "insufficient_data" and "no balance sensor data" in a.notes
+    assert not a.has_balance_sensor and a.episodes == []
     c = assess_cadence_trend(df)
     assert c.state == "stable" and c.unit == "spm" and c.sensor is None
     both = assess_athlete(df)
