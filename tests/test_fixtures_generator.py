@@ -106,7 +106,7 @@ def test_fixture_set_is_complete() -> None:
         "wrist_only_run",
     }
     assert expected <= set(NAMES)
-    assert len([n for n in NAMES if n.startswith("season/")]) == 12
+    assert len([n for n in NAMES if n.startswith("season/")]) == 22
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -223,8 +223,8 @@ def test_season_shift() -> None:
     assert starts == sorted(starts)
     serials = {truth(n)["devices"][0]["serial_number"] for n in season}
     assert len(serials) == 1
-    before = [truth(n)["balance_mean_valid"] for n in season[:6]]
-    after = [truth(n)["balance_mean_valid"] for n in season[6:]]
+    before = [truth(n)["balance_mean_valid"] for n in season[:10]]
+    after = [truth(n)["balance_mean_valid"] for n in season[10:]]
     assert all(49.8 < b < 50.8 for b in before)
     assert all(51.4 < a < 52.4 for a in after)
 
