@@ -14,6 +14,7 @@ from evenstride.cli.activities_cmd import activities_cmd
 from evenstride.cli.connectors_cmd import connectors_cmd
 from evenstride.cli.demo_cmd import demo_cmd
 from evenstride.cli.import_cmd import import_cmd
+from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.store.errors import StoreError
 
 
@@ -47,6 +48,7 @@ cli.add_command(import_cmd)
 cli.add_command(activities_cmd)
 cli.add_command(demo_cmd)
 cli.add_command(connectors_cmd)
+cli.add_command(plan_cmd)
 
 
 def main() -> None:
