@@ -11,8 +11,10 @@ import platformdirs
 from evenstride import __version__
 from evenstride.cli import exitcodes
 from evenstride.cli.activities_cmd import activities_cmd
+from evenstride.cli.athlete_cmd import athlete_group
 from evenstride.cli.connectors_cmd import connectors_cmd
 from evenstride.cli.demo_cmd import demo_cmd
+from evenstride.cli.garmin_cmds import login_garmin, logout_garmin, sync_garmin
 from evenstride.cli.import_cmd import import_cmd
 from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.store.errors import StoreError
@@ -44,11 +46,30 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     ctx.obj["home"] = (home or default_home()).expanduser()
 
 
+@cli.group("login")
+def login_group() -> None:
+    """Log in to a platform once; tokens go to the OS keyring."""
+
+
+@cli.group("logout")
+def logout_group() -> None:
+    """Forget a platform's stored tokens."""
+
+
+@cli.group("sync")
+def sync_group() -> None:
+    """Fetch new activities from a platform (non-interactive: safe for cron)."""
+
+
+login_group.add_command(login_garmin, "garmin")
+logout_group.add_command(logout_garmin, "garmin")
+sync_group.add_command(sync_garmin, "garmin")
 cli.add_command(import_cmd)
 cli.add_command(activities_cmd)
 cli.add_command(demo_cmd)
 cli.add_command(connectors_cmd)
 cli.add_command(plan_cmd)
+cli.add_command(athlete_group)
 
 
 def main() -> None:

@@ -1,0 +1,301 @@
+"""Thin adapter over garminconnect: the ONLY module that knows that library and Garmin's URLs.
+
+Everything else in evenstride talks to `GarminClient`, which speaks in plain dicts and bytes and
+raises only `connectors.garmin.errors` exceptions. Endpoint or JSON drift is then fixed here.
+
+Base URL override (``EVENSTRIDE_GARMIN_API_URL``, for proxies and tests). garminconnect 0.3.x
+builds its URLs from attributes set in ``Client.__init__`` (it accepts only the domains
+garmin.com/garmin.cn, so the domain cannot be changed): ``_connectapi`` (every API path is
+``f"{_connectapi}/{path}"``), ``_di_token_url`` (DI OAuth2 token exchange and refresh), ``_sso``
+and ``_connect`` (login strategies, JWT_WEB refresh) and the three CAS service URLs. `point_at`
+rewrites all of them, so nothing leaves for garmin.com when the override is set; if a future
+release renames them we refuse to start rather than silently reach the real service.
+
+Retries are ours, not garminconnect's (it is built with ``retry_attempts=0``): 5xx, timeouts
+and dropped connections are retried a bounded number of times with exponential backoff; 429 is
+never retried (retrying resets Garmin's lockout timer); 401 is handled inside garminconnect by
+one DI-token refresh and a single replay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import garminconnect
+from garminconnect import (
+    GarminConnectAuthenticationError,
+    GarminConnectConnectionError,
+    GarminConnectNotFoundError,
+    GarminConnectTooManyRequestsError,
+)
+from requests.adapters import HTTPAdapter
+
+from evenstride.connectors.garmin.errors import (
+    ActivityFetchError,
+    AuthRequiredError,
+    RateLimitedError,
+    UnavailableError,
+)
+
+API_URL_ENV = "EVENSTRIDE_GARMIN_API_URL"
+RETRIES_ENV = "EVENSTRIDE_GARMIN_RETRIES"
+BACKOFF_ENV = "EVENSTRIDE_GARMIN_BACKOFF_S"
+TIMEOUT_ENV = "EVENSTRIDE_GARMIN_TIMEOUT_S"
+
+# garminconnect logs tracebacks at ERROR for failures we handle ourselves; keep them off stderr
+# unless the application configures logging.
+logging.getLogger("garminconnect").addHandler(logging.NullHandler())
+
+_URL_ATTRS = (
+    "_connectapi",
+    "_connect",
+    "_sso",
+    "_di_token_url",
+    "_ios_service_url",
+    "_mobile_sso_service_url",
+    "_portal_service_url",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries for transient failures; small delays in tests, real ones in cron."""
+
+    attempts: int = 3  # retries after the first try
+    base_delay_s: float = 2.0
+    max_delay_s: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.max_delay_s, self.base_delay_s * (2**attempt))
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        return cls(
+            attempts=int(os.environ.get(RETRIES_ENV, cls.attempts)),
+            base_delay_s=float(os.environ.get(BACKOFF_ENV, cls.base_delay_s)),
+        )
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Apply our timeout to every API request (garminconnect hard-codes 15 s)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=4)
+        self._timeout_s = timeout_s
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs["timeout"] = self._timeout_s
+        return super().send(request, *args, **kwargs)
+
+
+def point_at(client: Any, base_url: str) -> None:
+    """Send every URL garminconnect's Client builds to `base_url` (no trailing slash needed)."""
+    missing = [a for a in _URL_ATTRS if not hasattr(client, a)]
+    if missing:
+        raise RuntimeError(
+            f"garminconnect {getattr(garminconnect, '__version__', '?')} no longer has "
+            f"{', '.join(missing)}: {API_URL_ENV} cannot be honoured safely"
+        )
+    base = base_url.rstrip("/")
+    client._connectapi = base
+    client._connect = base
+    client._sso = base
+    client._di_token_url = f"{base}/di-oauth2-service/oauth/token"
+    client._ios_service_url = f"{base}/gcm/ios"
+    client._mobile_sso_service_url = f"{base}/gcm/android"
+    client._portal_service_url = f"{base}/app"
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and cur not in seen:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def _response(e: BaseException) -> Any:
+    for link in _chain(e):
+        resp = getattr(link, "response", None)
+        if resp is not None and hasattr(resp, "status_code"):
+            return resp
+    return None
+
+
+def _status(e: BaseException) -> int | None:
+    resp = _response(e)
+    if resp is not None:
+        return int(resp.status_code)
+    m = re.search(r"(?:API Error|Error|HTTP)\s*(\d{3})", str(e))
+    return int(m.group(1)) if m else None
+
+
+def _retry_after(e: BaseException) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), if Garmin sent one."""
+    resp = _response(e)
+    value = getattr(resp, "headers", {}).get("Retry-After") if resp is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _network_cause(e: BaseException) -> str:
+    """The class name of the lowest-level cause ('ReadTimeout', 'ConnectionError')."""
+    return type(_chain(e)[-1]).__name__
+
+
+class GarminClient:
+    """One authenticated Garmin Connect session for one athlete."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._api = garminconnect.Garmin(retry_attempts=0)
+        base_url = base_url or os.environ.get(API_URL_ENV) or None
+        if base_url:
+            point_at(self._api.client, base_url)
+        timeout_s = timeout_s or float(os.environ.get(TIMEOUT_ENV, "30"))
+        adapter = _TimeoutAdapter(timeout_s)
+        self._api.client._api_session.mount("https://", adapter)
+        self._api.client._api_session.mount("http://", adapter)
+        self.retry = retry or RetryPolicy.from_env()
+        self._sleep = sleep
+        self.display_name: str | None = None
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def load_tokens(self, tokens: str) -> None:
+        """Use saved tokens (the JSON garminconnect dumps). No network call."""
+        try:
+            self._api.client.loads(tokens)
+        except (GarminConnectConnectionError, GarminConnectAuthenticationError) as e:
+            raise AuthRequiredError("the saved Garmin tokens are unreadable") from e
+
+    def tokens(self) -> str:
+        """The current tokens as JSON (changes when garminconnect refreshed them)."""
+        return self._api.client.dumps()
+
+    def login_with_password(
+        self, email: str, password: str, prompt_mfa: Callable[[], str] | None
+    ) -> None:
+        """Credential login (garminconnect's strategy cascade); MFA via `prompt_mfa`.
+
+        With `prompt_mfa=None` an account with MFA fails with AuthRequiredError: unattended
+        runs never wait for a code.
+        """
+        try:
+            self._api.client.login(email, password, prompt_mfa=prompt_mfa)
+        except GarminConnectTooManyRequestsError as e:
+            raise RateLimitedError(
+                "Garmin is rate-limiting logins (HTTP 429/427)", _retry_after(e)
+            ) from e
+        except GarminConnectAuthenticationError as e:
+            raise AuthRequiredError(
+                "Garmin refused the login (wrong email or password, MFA code, or no MFA prompt "
+                "possible)"
+            ) from e
+        except GarminConnectConnectionError as e:
+            raise UnavailableError(
+                "could not log in to Garmin Connect: every login method failed "
+                "(network, bot challenge or service outage)"
+            ) from e
+
+    def verify(self) -> str:
+        """Check the tokens against the API (profile + settings); return the display name."""
+        try:
+            self._api.login(self.tokens())
+        except GarminConnectTooManyRequestsError as e:
+            raise RateLimitedError("Garmin answered 429 while checking the login", None) from e
+        except GarminConnectAuthenticationError as e:
+            if any(_status(x) == 429 for x in _chain(e)):
+                raise RateLimitedError("Garmin answered 429 while checking the login") from e
+            raise AuthRequiredError("Garmin refused the saved tokens") from e
+        except GarminConnectConnectionError as e:
+            raise UnavailableError("Garmin Connect is unavailable") from e
+        self.display_name = self._api.display_name
+        return self.display_name or "?"
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def activities_page(self, start: int, limit: int) -> list[dict[str, Any]]:
+        """One page of the activity list, newest first (`start` is an offset)."""
+        page = self._call("listing activities", self._api.get_activities, start, limit)
+        if not isinstance(page, list):
+            raise UnavailableError("Garmin returned an unexpected activity list (not a list)")
+        return page
+
+    def download_original(self, activity_id: int | str) -> bytes:
+        """The ORIGINAL upload: a zip holding the watch's .fit file."""
+        fmt = garminconnect.Garmin.ActivityDownloadFormat.ORIGINAL
+        return self._call(
+            f"downloading activity {activity_id}",
+            self._api.download_activity,
+            str(activity_id),
+            dl_fmt=fmt,
+            per_activity=True,
+        )
+
+    # -- error translation and retries ----------------------------------------------------
+
+    def _call(
+        self, what: str, fn: Callable[..., T], *args: Any, per_activity: bool = False, **kw: Any
+    ) -> T:
+        attempts = self.retry.attempts + 1
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kw)
+            except GarminConnectTooManyRequestsError as e:
+                raise RateLimitedError(
+                    f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
+                ) from e
+            except GarminConnectAuthenticationError as e:
+                raise AuthRequiredError(
+                    "Garmin refused the saved tokens and refreshing them failed"
+                ) from e
+            except GarminConnectNotFoundError as e:
+                if per_activity:
+                    raise ActivityFetchError("not found on Garmin Connect (HTTP 404)") from e
+                raise UnavailableError(f"Garmin answered 404 while {what}") from e
+            except GarminConnectConnectionError as e:
+                status = _status(e)
+                if status in (427, 429):
+                    raise RateLimitedError(
+                        f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
+                    ) from e
+                if status in (401, 403) and not per_activity:
+                    raise AuthRequiredError(f"Garmin refused access (HTTP {status})") from e
+                if status is not None and 400 <= status < 500:
+                    if per_activity:
+                        raise ActivityFetchError(f"Garmin refused it (HTTP {status})") from e
+                    raise UnavailableError(f"Garmin answered {status} while {what}") from e
+                if attempt + 1 < attempts:
+                    self._sleep(self.retry.delay(attempt))
+                    continue
+                cause = f"HTTP {status}" if status else _network_cause(e)
+                raise UnavailableError(
+                    f"Garmin Connect unavailable while {what}: {cause} after {attempts} attempts"
+                ) from e
+        raise AssertionError("unreachable")  # pragma: no cover
