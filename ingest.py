@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
     watch = {k: run.session[k] for k in WATCH_FIELDS if k in run.session}
     return {
         "session_index": run.index,
-        "start_time": run.start_time.to_pydatetime(),
+        "start_time": run.start_time,
         "sport": run.sport,
         "sub_sport": run.sub_sport,
         "sensor": sensor,
@@ -95,10 +96,10 @@ def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
 def _activity_fields(ff: FitFile, runs: list[Run]) -> dict[str, Any]:
     main = runs[0].session if runs else (ff.sessions[0] if ff.sessions else {})
     start = main.get("start_time")
-    if not isinstance(start, pd.Timestamp):
+    if not isinstance(start, datetime):
         start = ff.file_id.get("time_created")
     return {
-        "start_time": start.to_pydatetime() if isinstance(start, pd.Timestamp) else None,
+        "start_time": start if isinstance(start, datetime) else None,
         "duration_s": sum(r.elapsed_s for r in runs) if runs else main.get("total_elapsed_time"),
         "distance_m": sum(r.distance_m or 0 for r in runs) if runs else main.get("total_distance"),
         "sport": "running" if runs else main.get("sport"),

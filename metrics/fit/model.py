@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -19,7 +20,7 @@ class Run:
     index: int  # position of the session in the file (0-based, across chained segments)
     sport: str
     sub_sport: str  # generic, road, trail, treadmill, track, virtual_activity, ...
-    start_time: pd.Timestamp
+    start_time: datetime  # timezone-aware UTC
     elapsed_s: float
     timer_s: float | None
     distance_m: float | None

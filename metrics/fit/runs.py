@@ -7,6 +7,7 @@ values of 0 (standing) or outside (0, 100) % are missing, never averaged.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from evenstride.metrics.fit.records import unix_to_utc
 
 
 def _unix(ts: Any) -> float | None:
-    return ts.timestamp() if isinstance(ts, pd.Timestamp) else None
+    return ts.timestamp() if isinstance(ts, datetime) else None
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -77,7 +78,7 @@ def _implicit_session(ff: FitFile) -> dict[str, Any] | None:
     valid = ts[ts >= 0]
     if sport is None or not len(valid):
         return None
-    start = pd.Timestamp(int(valid.min()), unit="s", tz="UTC")
+    start = datetime.fromtimestamp(int(valid.min()), UTC)
     return {
         "sport": sport.get("sport"),
         "sub_sport": sport.get("sub_sport"),
@@ -95,7 +96,7 @@ def timer_intervals(events: list[dict[str, Any]]) -> list[tuple[float, float]]:
     out: list[tuple[float, float]] = []
     start: float | None = None
     for e in events:
-        if e.get("event") != "timer" or not isinstance(e.get("timestamp"), pd.Timestamp):
+        if e.get("event") != "timer" or not isinstance(e.get("timestamp"), datetime):
             continue
         t = e["timestamp"].timestamp()
         kind = e.get("event_type")
