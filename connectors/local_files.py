@@ -1,8 +1,13 @@
 """Local files: single FIT files, folders (recursive), .fit.gz and .zip archives.
 
 Zip archives cover Garmin's "export original" downloads, Garmin's full account export (zips
-inside a zip) and Strava's bulk export (activities/*.fit.gz). Members are read one at a time, so a
-multi-gigabyte account export never sits in memory whole.
+inside a zip) and Strava's bulk export. Members are read one at a time, so a multi-gigabyte
+account export never sits in memory whole.
+
+A zip with ``activities.csv`` at its root is a Strava bulk export: its FIT members are yielded as
+usual (plus the Strava Activity ID in `extra`), and the GPX/TCX files of its runs are yielded as
+items of kind "gpx"/"tcx" with source "strava" and the Activity ID, for
+`connectors.strava.export.ingest_track`.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ def _zip_items(opener, label: str, depth: int) -> Iterator[RawItem]:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         yield RawItem(name=label, error=f"not a readable zip archive ({exc})")
         return
+    strava = _strava_rows(zf)
     for member in members:
         kind = _kind(member.filename)
         name = f"{label}:{member.filename}"
@@ -60,7 +66,29 @@ def _zip_items(opener, label: str, depth: int) -> Iterator[RawItem]:
             def load(m=member) -> bytes:
                 return _gunzip(zf.read(m), m.filename)
 
-            yield RawItem(name=name, load=load)
+            row = strava.get(member.filename) if strava else None
+            extra = {"strava_activity_id": row.activity_id} if row else {}
+            yield RawItem(name=name, load=load, extra=extra)
+        elif strava:
+            item = _strava_export().export_item(zf, member, name, strava)
+            if item is not None:
+                yield item
+
+
+def _strava_export() -> Any:
+    from evenstride.connectors.strava import export  # lazy: only Strava exports need it
+
+    return export
+
+
+def _strava_rows(zf: zipfile.ZipFile) -> dict[str, Any]:
+    """activities.csv rows by file name when this zip is a Strava bulk export, else {}."""
+    if "activities.csv" not in zf.namelist():
+        return {}
+    try:
+        return _strava_export().read_csv_member(zf)
+    except (OSError, EOFError, zipfile.BadZipFile, UnicodeError, ValueError):
+        return {}
 
 
 class LocalFilesConnector(Connector):

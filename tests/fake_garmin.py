@@ -7,8 +7,13 @@ only a real socket fakes both. Point the client at it with ``EVENSTRIDE_GARMIN_A
 State kept across requests (so sync, push and nightly tests can share it):
   activities (list entries), files (ORIGINAL downloads), downloads (ids served, in order),
   access/refresh tokens (rotated on refresh), workouts, schedules (calendar), device messages,
-  and a log of every request. Faults are scripted per path prefix: an HTTP status (with
-  headers, e.g. Retry-After), a dropped connection, or a delay (for timeouts).
+  and a log of every request. Faults are scripted per path prefix (and method): an HTTP status
+  (with headers, e.g. Retry-After), a dropped connection (before the request is handled, or
+  after it was handled: a lost response), or a delay (for timeouts); ``after=N`` lets the first
+  N matching requests through, so a fault can hit "half-way through the writes".
+  ``on_request`` is called with every logged request (a test kills a subprocess from there).
+  The calendar month view can spill into neighbouring months like Garmin's
+  (``calendar_spill_days``), so clients must dedupe calendar items by id.
 
     with FakeGarminConnect() as fake:
         fake.add_runs(300)
@@ -54,6 +59,7 @@ TYPE_IDS = {
     "strength_training": (13, 29),
     "lap_swimming": (27, 26),
 }
+SPORT_IDS = {"running": 1, "cycling": 2, "other": 3, "swimming": 4, "strength_training": 5}
 
 
 # --------------------------------------------------------------------------- payload makers
@@ -188,8 +194,9 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"message": "fake failure"}'
-    action: str = "status"  # status | drop | sleep
+    action: str = "status"  # status | drop | drop_after (handled, then no answer) | sleep
     seconds: float = 0.0
+    after: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -224,6 +231,8 @@ class FakeGarminConnect:
         self.device_messages: list[dict[str, Any]] = []
         self._ids = itertools.count(900_000_001)
         self.on_download: Callable[[int], None] | None = None
+        self.on_request: Callable[[Logged], None] | None = None
+        self.calendar_spill_days = 0
         self.issue_tokens()
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -321,12 +330,26 @@ class FakeGarminConnect:
         times: int = 1,
         method: str | None = None,
         headers: dict[str, str] | None = None,
+        after: int = 0,
     ) -> None:
-        self.faults.append(Fault(method, prefix, times, status, headers or {}))
+        self.faults.append(Fault(method, prefix, times, status, headers or {}, after=after))
 
-    def drop(self, prefix: str, *, times: int = 1) -> None:
-        """Close the connection without answering (a network cut)."""
-        self.faults.append(Fault(None, prefix, times, action="drop"))
+    def drop(
+        self,
+        prefix: str,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        after: int = 0,
+        handled: bool = False,
+    ) -> None:
+        """Close the connection without answering (a network cut).
+
+        With ``handled=True`` the request is carried out first and only the answer is lost:
+        the client cannot tell whether its write happened.
+        """
+        action = "drop_after" if handled else "drop"
+        self.faults.append(Fault(method, prefix, times, action=action, after=after))
 
     def delay(self, prefix: str, seconds: float, *, times: int = 1) -> None:
         self.faults.append(Fault(None, prefix, times, action="sleep", seconds=seconds))
@@ -335,12 +358,63 @@ class FakeGarminConnect:
         with self.lock:
             for f in self.faults:
                 if f.times > 0 and path.startswith(f.prefix) and f.method in (None, method):
+                    if f.after > 0:
+                        f.after -= 1
+                        continue
                     f.times -= 1
                     return f
         return None
 
     def requests_to(self, prefix: str) -> list[Logged]:
         return [r for r in self.log if r.path.startswith(prefix)]
+
+    def data_writes(self) -> list[Logged]:
+        """Every request that could change the account's data (not logins or token refreshes)."""
+        skip = ("/di-oauth2-service", "/mobile/", "/portal/")
+        return [r for r in self.log if r.method != "GET" and not r.path.startswith(skip)]
+
+    # ---- workouts and calendar (push tests)
+    def add_workout(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        sport_key: str = "running",
+        on: str | None = None,
+    ) -> tuple[int, int | None]:
+        """A workout the athlete made by hand (optionally scheduled on `on`, YYYY-MM-DD)."""
+        with self.lock:
+            wid = next(self._ids)
+            self.workouts[wid] = {
+                "workoutId": wid,
+                "ownerId": 1,
+                "workoutName": name,
+                "description": description,
+                "sportType": {
+                    "sportTypeId": SPORT_IDS.get(sport_key, 3),
+                    "sportTypeKey": sport_key,
+                },
+                "workoutSegments": [],
+            }
+            sid = None
+            if on is not None:
+                sid = next(self._ids)
+                self.schedules[sid] = {"workoutScheduleId": sid, "workoutId": wid, "date": on}
+        return wid, sid
+
+    def calendar(self) -> list[dict[str, Any]]:
+        """Every scheduled workout, by date: {date, schedule_id, workout_id, name}."""
+        with self.lock:
+            rows = [
+                {
+                    "date": s["date"],
+                    "schedule_id": sid,
+                    "workout_id": s["workoutId"],
+                    "name": (self.workouts.get(s["workoutId"]) or {}).get("workoutName"),
+                }
+                for sid, s in self.schedules.items()
+            ]
+        return sorted(rows, key=lambda r: (r["date"] or "", r["schedule_id"]))
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -361,6 +435,7 @@ def _handler_for(fake: FakeGarminConnect) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeGarminConnect
+    _swallow = False  # set while a drop_after fault handles a request whose answer is lost
 
     def log_message(self, *args: Any) -> None:  # keep pytest output clean
         pass
@@ -379,6 +454,8 @@ class _Handler(BaseHTTPRequestHandler):
         ctype: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
+        if self._swallow:
+            return
         data = (
             raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
         )
@@ -400,15 +477,28 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = parts.path, parse_qs(parts.query)
         body = self._body() if method in ("POST", "PUT") else b""
-        fake.log.append(Logged(method, path, query, self.headers.get("Authorization")))
+        logged = Logged(method, path, query, self.headers.get("Authorization"))
+        fake.log.append(logged)
+        if fake.on_request is not None:
+            fake.on_request(logged)
         fault = fake.take_fault(method, path)
         if fault is not None:
             if fault.action == "drop":
+                return self._drop()
+            if fault.action == "drop_after":
+                self._swallow = True  # handle the request, but never answer
+                try:
+                    self._route(method, path, query, body)
+                finally:
+                    self._swallow = False
                 return self._drop()
             if fault.action == "sleep":
                 time.sleep(fault.seconds)
             else:
                 return self._send(fault.status, raw=fault.body, headers=fault.headers)
+        return self._route(method, path, query, body)
+
+    def _route(self, method: str, path: str, query: dict, body: bytes) -> None:
         for route_method, prefix, fn, authed in _ROUTES:
             if route_method == method and path.startswith(prefix):
                 if authed and not self._authorized():
@@ -589,10 +679,13 @@ class _Handler(BaseHTTPRequestHandler):
     def calendar_month(self, path: str, query: dict, body: bytes) -> None:
         parts = path.rstrip("/").split("/")
         year, month0 = int(parts[-3]), int(parts[-1])
-        prefix = f"{year:04d}-{month0 + 1:02d}"
+        first = dt.date(year, month0 + 1, 1)
+        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        spill = dt.timedelta(days=self.fake.calendar_spill_days)
+        lo, hi = (first - spill).isoformat(), (last + spill).isoformat()
         items = []
-        for s in self.fake.schedules.values():
-            if (s["date"] or "").startswith(prefix):
+        for s in list(self.fake.schedules.values()):
+            if lo <= (s["date"] or "") <= hi:
                 w = self.fake.workouts.get(s["workoutId"], {})
                 items.append(
                     {

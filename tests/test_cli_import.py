@@ -88,7 +88,8 @@ def test_failures_exit_1_and_are_listed_last(tmp_path: Path) -> None:
     truncated = tmp_path / "cut.fit"
     truncated.write_bytes(RUN.read_bytes()[:20000])
     result = CliRunner().invoke(
-        cli, ["--home", str(tmp_path / "h"), "import", str(bad), str(corrupt), str(truncated), str(RUN)]
+        cli,
+        ["--home", str(tmp_path / "h"), "import", str(bad), str(corrupt), str(truncated), str(RUN)],
     )
     assert result.exit_code == 1
     assert "bad.fit: empty file (0 bytes)" in result.output
@@ -100,7 +101,9 @@ def test_failures_exit_1_and_are_listed_last(tmp_path: Path) -> None:
 
 
 def test_missing_path_is_a_clean_failure(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "h"), "import", str(tmp_path / "nope")])
+    result = CliRunner().invoke(
+        cli, ["--home", str(tmp_path / "h"), "import", str(tmp_path / "nope")]
+    )
     assert result.exit_code == 1 and "no such file or folder" in result.output
 
 
@@ -147,10 +150,10 @@ def test_third_party_plugin_is_discovered(tmp_path: Path) -> None:
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evenstride-fake\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[evenstride.connectors]\nfake = evenstride_fake:Fake\n")
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(pkg)!r})\n"
         "from evenstride.connectors.base import discover\n"
         "c = discover()['fake']()\n"
         "print(c.description, next(iter(c.items())).error)\n"
-    ) % str(pkg)
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "test plugin nothing here"

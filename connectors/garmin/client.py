@@ -15,6 +15,13 @@ Retries are ours, not garminconnect's (it is built with ``retry_attempts=0``): 5
 and dropped connections are retried a bounded number of times with exponential backoff; 429 is
 never retried (retrying resets Garmin's lockout timer); 401 is handled inside garminconnect by
 one DI-token refresh and a single replay.
+
+Writes (workout upload, schedule, unschedule, delete: used by the push) bypass garminconnect's
+error decorator, so they are mapped here too: a 429 arrives as a plain connection error carrying
+the status and becomes RateLimitedError; a dropped connection arrives as a raw requests error.
+A POST whose answer was lost may or may not have happened, so POSTs are never retried here
+(the push re-reads Garmin and reconciles instead); DELETEs are idempotent (404 = already gone)
+and get the usual bounded retries.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import garminconnect
+import requests
 from garminconnect import (
     GarminConnectAuthenticationError,
     GarminConnectConnectionError,
@@ -65,6 +73,7 @@ _URL_ATTRS = (
 )
 
 T = TypeVar("T")
+_GONE = object()  # a delete/unschedule answered 404: the thing was already gone
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,121 @@ class GarminClient:
             dl_fmt=fmt,
             per_activity=True,
         )
+
+    # -- workouts and calendar (the push) -----------------------------------------------
+
+    def workouts_page(self, start: int, limit: int) -> list[dict[str, Any]]:
+        """One page of the account's workout library (summaries: id, name, description)."""
+        page = self._call("listing workouts", self._api.get_workouts, start, limit)
+        if not isinstance(page, list):
+            raise UnavailableError("Garmin returned an unexpected workout list (not a list)")
+        return page
+
+    def calendar_month(self, year: int, month: int) -> list[dict[str, Any]]:
+        """Calendar items of a month (1-12; garminconnect sends Garmin's 0-based month).
+
+        Garmin's month view spills into the neighbouring weeks: callers dedupe by item id.
+        """
+        data = self._call(
+            f"reading the calendar {year}-{month:02d}",
+            self._api.get_scheduled_workouts,
+            year,
+            month,
+        )
+        items = (data or {}).get("calendarItems") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise UnavailableError("Garmin returned an unexpected calendar (no calendarItems)")
+        return items
+
+    def upload_workout(self, workout: dict[str, Any]) -> int:
+        """Create a workout from its JSON; return Garmin's workoutId. Not retried (a POST)."""
+        made = self._write("uploading a workout", self._api.upload_workout, workout)
+        wid = made.get("workoutId") if isinstance(made, dict) else None
+        if wid is None:
+            raise UnavailableError("Garmin accepted a workout upload but returned no workoutId")
+        return int(wid)
+
+    def schedule_workout(self, workout_id: int, day: dt.date) -> int | None:
+        """Put a workout on the calendar; return the schedule id. Not retried (a POST)."""
+        made = self._write(
+            f"scheduling workout {workout_id}",
+            self._api.schedule_workout,
+            workout_id,
+            day.isoformat(),
+        )
+        sid = made.get("workoutScheduleId") if isinstance(made, dict) else None
+        return int(sid) if sid is not None else None
+
+    def unschedule_workout(self, schedule_id: int) -> bool:
+        """Take a calendar entry off (the workout stays); False when it was already gone."""
+        return (
+            self._write(
+                f"unscheduling calendar entry {schedule_id}",
+                self._api.unschedule_workout,
+                schedule_id,
+                idempotent=True,
+                missing_ok=True,
+            )
+            is not _GONE
+        )
+
+    def delete_workout(self, workout_id: int) -> bool:
+        """Delete a workout from the library; False when it was already gone."""
+        return (
+            self._write(
+                f"deleting workout {workout_id}",
+                self._api.delete_workout,
+                workout_id,
+                idempotent=True,
+                missing_ok=True,
+            )
+            is not _GONE
+        )
+
+    def _write(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        idempotent: bool = False,
+        missing_ok: bool = False,
+    ) -> Any:
+        """Run a write with our error mapping; only idempotent writes are retried."""
+        attempts = self.retry.attempts + 1 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return fn(*args)
+            except GarminConnectTooManyRequestsError as e:
+                raise RateLimitedError(
+                    f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
+                ) from e
+            except GarminConnectAuthenticationError as e:
+                raise AuthRequiredError(
+                    "Garmin refused the saved tokens and refreshing them failed"
+                ) from e
+            except GarminConnectNotFoundError as e:
+                if missing_ok:
+                    return _GONE
+                raise UnavailableError(f"Garmin answered 404 while {what}") from e
+            except (GarminConnectConnectionError, requests.RequestException) as e:
+                status = None if isinstance(e, requests.RequestException) else _status(e)
+                if status in (427, 429):
+                    raise RateLimitedError(
+                        f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
+                    ) from e
+                if status in (401, 403):
+                    raise AuthRequiredError(f"Garmin refused access (HTTP {status})") from e
+                if status is not None and 400 <= status < 500:
+                    raise UnavailableError(f"Garmin refused it (HTTP {status}) while {what}") from e
+                if attempt + 1 < attempts:
+                    self._sleep(self.retry.delay(attempt))
+                    continue
+                cause = f"HTTP {status}" if status else _network_cause(e)
+                raise UnavailableError(
+                    f"Garmin Connect unavailable while {what}: {cause}"
+                    + (f" after {attempts} attempts" if attempts > 1 else "")
+                ) from e
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- error translation and retries ----------------------------------------------------
 

@@ -43,5 +43,39 @@ def base_type(number: int) -> BaseType:
     return BASE_TYPES.get(number & 0x1F, BYTE)
 
 
+def _range(bt: BaseType) -> tuple[int, int] | None:
+    """Raw integer range of a base type (None for floats and strings)."""
+    if bt.is_float or bt.is_string:
+        return None
+    bits = 8 * bt.size
+    if bt.code.islower():  # signed struct/numpy codes: b, h, i, q
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _fits(declared: BaseType, profile: BaseType) -> bool:
+    d, p = _range(declared), _range(profile)
+    if d is None or p is None:
+        return declared.is_float == profile.is_float and declared.is_string == profile.is_string
+    return p[0] <= d[0] and d[1] <= p[1]
+
+
+_BY_NAME = {bt.name: bt for bt in BASE_TYPES.values()}
+_FITS = {(d.name, p.name): _fits(d, p) for d in _BY_NAME.values() for p in _BY_NAME.values()}
+
+
+def compatible(declared: BaseType, field: object) -> bool:
+    """May a value of the declared base type stand for this profile field (a fitparse Field)?
+
+    Only when every value it can hold is one the profile's type can: a damaged definition that
+    declares e.g. a float or a sint32 for a uint16 field would otherwise yield numbers the field
+    cannot have (a negative GCT balance, a timestamp past year 2262, a float where bits are
+    expected). Real devices declare the profile's type (or a narrower one), so nothing is lost.
+    """
+    ftype = getattr(field, "type", None)
+    name = getattr(getattr(ftype, "base_type", ftype), "name", None)
+    return _FITS.get((declared.name, name), True)
+
+
 FIT_EPOCH_UNIX = 631065600  # 1989-12-31T00:00:00Z
 MIN_DATE_TIME = 0x10000000  # smaller date_time values are relative (seconds since power-on)

@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, MIN_DATE_TIME, BaseType, base_type
+from evenstride.metrics.fit.basetypes import (
+    FIT_EPOCH_UNIX,
+    MIN_DATE_TIME,
+    BaseType,
+    base_type,
+    compatible,
+)
 from evenstride.metrics.fit.profile import MESSAGE_TYPES
 from evenstride.metrics.fit.walk import Definition
 
@@ -61,8 +67,15 @@ def _compile(definition: Definition, mtype) -> tuple[struct.Struct, list[_FieldP
     for num, size, bt_byte in definition.fields:
         bt = base_type(bt_byte)
         field = mtype.fields.get(num)
-        if field is None or size == 0 or (not bt.is_string and size % bt.size):
-            fmt.append(f"{size}x")  # unknown to the profile, or a size that does not fit its type
+        if (
+            field is None
+            or size == 0
+            or (not bt.is_string and size % bt.size)
+            or not compatible(bt, field)
+        ):
+            # unknown to the profile, a size that does not fit its type, or a type whose values
+            # the field cannot hold (damaged definition)
+            fmt.append(f"{size}x")
             continue
         if bt.is_string:
             fmt.append(f"{size}s")

@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, base_type
+from evenstride.metrics.fit.basetypes import FIT_EPOCH_UNIX, base_type, compatible
 from evenstride.metrics.fit.profile import (
     ALTITUDE_NUM,
     COMPRESSED_SPEED_DISTANCE_NUM,
     ENHANCED_ALTITUDE_NUM,
     ENHANCED_SPEED_NUM,
+    MESSAGE_TYPES,
     RECORD,
     RECORD_COLUMNS,
     RECORD_FIELDS,
@@ -29,6 +30,8 @@ _NAME = {num: spec[0] for num, spec in RECORD_FIELDS.items()}
 _SPEC = dict(RECORD_FIELDS)
 _SPEED_SCALE = RECORD_FIELDS[SPEED_NUM][1]
 _ALT_SCALE, _ALT_OFFSET = RECORD_FIELDS[ALTITUDE_NUM][1], RECORD_FIELDS[ALTITUDE_NUM][2]
+_PROFILE_FIELD = MESSAGE_TYPES[RECORD].fields  # field 253 (date_time) is the same in every message
+_MAX_TIMESTAMP = 0xFFFFFFFE  # largest valid uint32 date_time
 
 
 def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndarray:
@@ -57,7 +60,7 @@ def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, d
                 formats.append("3u1")
                 offsets.append(pos)
                 types[num] = bt
-            elif not bt.is_string and size == bt.size:
+            elif not bt.is_string and size == bt.size and compatible(bt, _PROFILE_FIELD[num]):
                 names.append(f"f{num}")
                 formats.append(order + bt.code)
                 offsets.append(pos)
@@ -99,11 +102,13 @@ def _timestamps(
     events.extend((off, toff, False) for off, toff in compressed)
     events.sort()
     out: dict[int, int] = {}
-    last = 0
+    last = -1  # no valid full timestamp yet: a compressed offset has nothing to count from
     for off, value, full in events:
         if full:
-            if value != 0xFFFFFFFF:
+            if 0 <= value <= _MAX_TIMESTAMP:
                 last = value
+        elif last < 0:
+            out[off] = -1
         else:
             ts = value + (last & ~0x1F)
             if value < (last & 0x1F):
@@ -185,7 +190,9 @@ def _expand_compressed_speed_distance(
 
 
 def _columns(out: dict[str, np.ndarray], seconds: np.ndarray) -> dict[str, np.ndarray]:
-    unix = np.where(seconds >= 0, seconds + FIT_EPOCH_UNIX, -1)
+    # a compressed timestamp can roll past the last valid uint32 date_time: missing, not wrapped
+    valid = (seconds >= 0) & (seconds <= _MAX_TIMESTAMP)
+    unix = np.where(valid, seconds + FIT_EPOCH_UNIX, -1)
     return {"timestamp": unix, **out}
 
 

@@ -7,6 +7,7 @@ values of 0 (standing) or outside (0, 100) % are missing, never averaged.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,13 @@ from evenstride.metrics.fit.records import unix_to_utc
 
 def _unix(ts: Any) -> float | None:
     return ts.timestamp() if isinstance(ts, datetime) else None
+
+
+def _number(value: Any) -> float | None:
+    """A finite scalar, else None: a damaged definition can turn a summary field into an array."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -61,7 +69,7 @@ def _windows(ff: FitFile) -> list[tuple[int, dict[str, Any], float, float]]:
         start = _unix(s.get("start_time"))
         if start is None:
             continue
-        elapsed = s.get("total_elapsed_time")
+        elapsed = _number(s.get("total_elapsed_time"))
         if elapsed is None:
             end = _unix(s.get("timestamp"))
             end = end if end is not None and end > start else float("inf")
@@ -138,9 +146,9 @@ def split_runs(ff: FitFile) -> list[Run]:
                 sport=s.get("sport"),
                 sub_sport=s.get("sub_sport") or "generic",
                 start_time=s["start_time"],
-                elapsed_s=float(s.get("total_elapsed_time") or 0.0),
-                timer_s=s.get("total_timer_time"),
-                distance_m=s.get("total_distance"),
+                elapsed_s=_number(s.get("total_elapsed_time")) or 0.0,
+                timer_s=_number(s.get("total_timer_time")),
+                distance_m=_number(s.get("total_distance")),
                 session=s,
                 laps=laps,
                 records=clean_columns(ff.columns, owner == i),

@@ -140,6 +140,7 @@ def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
             if segments == 0:
                 raise FitReadError(f"not a FIT file: {n} bytes is shorter than a FIT header")
             warnings.append(f"ignored {n - pos} trailing bytes after the last FIT segment")
+            partial = True
             break
         hsize, _proto, _profile, data_size, magic = _HEADER.unpack_from(buf, pos)
         if magic != b".FIT" or hsize < 12 or pos + hsize > n:
@@ -154,6 +155,7 @@ def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
             stored = int.from_bytes(buf[pos + 12 : pos + 14], "little")
             if stored and stored != crc16.arc(bytes(buf[pos : pos + 12])):
                 warnings.append(f"header CRC mismatch in segment {segments + 1}")
+                partial = True  # every warning flags the read (FitFile.partial's promise)
         start = pos + hsize
         finalised = True
         if data_size == 0:
