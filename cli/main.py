@@ -17,6 +17,7 @@ from evenstride.cli.demo_cmd import demo_cmd
 from evenstride.cli.garmin_cmds import login_garmin, logout_garmin, sync_garmin
 from evenstride.cli.import_cmd import import_cmd
 from evenstride.cli.plan_cmd import plan_cmd
+from evenstride.cli.push_cmd import push_garmin
 from evenstride.store.errors import StoreError
 
 
@@ -61,6 +62,12 @@ def sync_group() -> None:
     """Fetch new activities from a platform (non-interactive: safe for cron)."""
 
 
+@cli.group("push")
+def push_group() -> None:
+    """Send the current plan to a platform (idempotent; --dry-run shows the changes)."""
+
+
+push_group.add_command(push_garmin, "garmin")
 login_group.add_command(login_garmin, "garmin")
 logout_group.add_command(logout_garmin, "garmin")
 sync_group.add_command(sync_garmin, "garmin")

@@ -8,59 +8,20 @@ from pathlib import Path
 
 import click
 
-from evenstride.analysis import plan_inputs
 from evenstride.cli import exitcodes
 from evenstride.cli.common import Fail, dump_json, home_of, store_of
 from evenstride.planner import (
     Plan,
-    build_plan,
     fit_workouts,
     plan_to_html,
     plan_to_ics,
     plan_to_markdown,
     rules_tables,
 )
-from evenstride.store import Store
-from evenstride.store.archive import make_private_dir
+from evenstride.plans import last_plan, make_plan, plans_dir, save_plan
 
 FORMATS = ("md", "html", "json", "ics", "fit")
-
-
-def plans_dir(home: Path, athlete: str) -> Path:
-    return home / "plans" / athlete
-
-
-def last_plan(home: Path, athlete: str) -> Plan | None:
-    """The plan generated last time (its past sessions are kept as they were)."""
-    path = plans_dir(home, athlete) / "latest.json"
-    return Plan.from_json(path.read_text()) if path.exists() else None
-
-
-def save_plan(home: Path, plan: Plan) -> Path:
-    folder = plans_dir(home, plan.athlete)
-    make_private_dir(folder)
-    path = folder / "latest.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(plan.to_json())
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return path
-
-
-def make_plan(store: Store, home: Path, athlete: str, *, today: date, weeks: int) -> Plan:
-    """Assess the athlete's trend and build the plan; the program start is fixed on first use."""
-    store.ensure_athlete(athlete)
-    profile_row = dict((store.get_athlete(athlete) or {}).get("profile") or {})
-    if "program_start" not in profile_row:
-        profile_row["program_start"] = today.isoformat()
-        store.update_athlete_profile(athlete, profile_row)
-    assessment, profile, overrides, hard = plan_inputs(store, athlete, today=today)
-    previous = last_plan(home, athlete)
-    past = [s for s in previous.sessions if s.date < today] if previous else None
-    return build_plan(
-        assessment, profile, today=today, weeks=weeks, hard_run_dates=hard,
-        overrides=overrides, past_sessions=past,
-    )  # fmt: skip
+__all__ = ["last_plan", "make_plan", "plan_cmd", "plans_dir", "save_plan", "write_formats"]
 
 
 def write_formats(plan: Plan, out: Path, formats: tuple[str, ...]) -> list[Path]:
