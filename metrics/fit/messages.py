@@ -18,7 +18,6 @@ from typing import Any
 
 from evenstride.metrics.fit.basetypes import (
     FIT_EPOCH_UNIX,
-    MIN_DATE_TIME,
     BaseType,
     base_type,
     compatible,
@@ -29,14 +28,42 @@ from evenstride.metrics.fit.walk import Definition
 _DATE_TYPES = {"date_time", "local_date_time"}
 
 
+_ENUMS: dict[str, dict[int, str]] = {}
+
+
+def enum_values(ftype) -> dict[int, str] | None:
+    """Enum names for a profile type: fitparse's table, completed by Garmin's current SDK profile.
+
+    fitparse's profile dates from 2020, so newer watches and sensors (e.g. garmin_product 3113
+    'fr945', manufacturer 294 'coros') would stay bare numbers; garmin-fit-sdk (a runtime
+    dependency for FIT workout files anyway) knows them. fitparse's names win where both exist.
+    """
+    values = getattr(ftype, "values", None)
+    if not values:
+        return values
+    name = getattr(ftype, "name", None)
+    merged = _ENUMS.get(name)
+    if merged is None:
+        newer = _sdk_types().get(name) or {}
+        merged = {**{int(k): v for k, v in newer.items()}, **values}
+        _ENUMS[name] = merged
+    return merged
+
+
+def _sdk_types() -> dict[str, dict]:
+    try:
+        from garmin_fit_sdk import Profile
+    except ImportError:  # pragma: no cover - garmin-fit-sdk is a declared dependency
+        return {}
+    return Profile["types"]
+
+
 def _render(field, raw: Any) -> Any:
     """Apply enum names / dates / scale and offset as the profile says."""
     ftype = field.type
     if getattr(ftype, "name", None) in _DATE_TYPES and isinstance(raw, int):
-        if raw >= MIN_DATE_TIME:
-            return datetime.fromtimestamp(raw + FIT_EPOCH_UNIX, UTC)
-        return raw
-    values = getattr(ftype, "values", None)
+        return datetime.fromtimestamp(raw + FIT_EPOCH_UNIX, UTC)  # as garmin-fit-sdk does
+    values = enum_values(ftype)
     if values and isinstance(raw, int) and raw in values:
         return values[raw]
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
@@ -199,7 +226,6 @@ def _compile_decoder(definition: Definition, mtype):
         "fromtimestamp": datetime.fromtimestamp,
         "UTC": UTC,
         "EPOCH": FIT_EPOCH_UNIX,
-        "MIN_DT": MIN_DATE_TIME,
         "_raw": _raw,
         "_render": _render,
         "_resolve_subfield": _resolve_subfield,
@@ -222,16 +248,14 @@ def _compile_decoder(definition: Definition, mtype):
     for k, p in enumerate(plans):
         field, bt = p.field, p.bt
         tname = getattr(field.type, "name", None)
-        values = getattr(field.type, "values", None)
+        values = enum_values(field.type)
         scalar_int = p.count == 1 and not bt.is_string and not bt.is_float
         if p.simple and scalar_int:
             name = repr(field.name)
             lines.append(f"    v = f[{p.first}]")
             lines.append(f"    if v != {bt.invalid}:")
             if tname in _DATE_TYPES:
-                lines.append(
-                    f"        m[{name}] = fromtimestamp(v + EPOCH, UTC) if v >= MIN_DT else v"
-                )
+                lines.append(f"        m[{name}] = fromtimestamp(v + EPOCH, UTC)")
             elif values:
                 env[f"enum{k}"] = values
                 lines.append(f"        m[{name}] = enum{k}.get(v, v)")

@@ -88,9 +88,14 @@ def _column(raw: np.ndarray, bt, scale: float | None, offset: float | None) -> n
 
 def _timestamps(
     buf: bytes, definitions: list[Definition], compressed: list[tuple[int, int]]
-) -> dict[int, int]:
-    """Timestamps of compressed-header messages: a 5-bit rollover on the last full timestamp."""
-    events: list[tuple[int, int, bool]] = []
+) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps of compressed-header messages: a 5-bit rollover on the last full timestamp.
+
+    Returns (payload offsets, FIT seconds; -1 before any valid full timestamp), sorted by offset.
+    Vectorised: each compressed message adds (its 5 bits - the previous message's 5 bits) mod 32
+    to the last full timestamp, so a cumulative sum per run replaces a per-message loop.
+    """
+    offs, values, full = [], [], []
     for d in definitions:
         if not d.offsets or not any(f[0] == TIMESTAMP_FIELD for f in d.fields):
             continue
@@ -98,24 +103,28 @@ def _timestamps(
         if TIMESTAMP_FIELD not in types:
             continue
         raw = strided_rows(buf, d, dtype)[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
-        events.extend(zip(d.offsets, raw.tolist(), [True] * len(raw), strict=True))
-    events.extend((off, toff, False) for off, toff in compressed)
-    events.sort()
-    out: dict[int, int] = {}
-    last = -1  # no valid full timestamp yet: a compressed offset has nothing to count from
-    for off, value, full in events:
-        if full:
-            if 0 <= value <= _MAX_TIMESTAMP:
-                last = value
-        elif last < 0:
-            out[off] = -1
-        else:
-            ts = value + (last & ~0x1F)
-            if value < (last & 0x1F):
-                ts += 0x20
-            last = ts
-            out[off] = ts
-    return out
+        ok = (raw >= 0) & (raw <= _MAX_TIMESTAMP)  # an invalid full timestamp is no reference
+        offs.append(np.asarray(d.offsets, dtype=np.int64)[ok])
+        values.append(raw[ok])
+        full.append(np.ones(int(ok.sum()), dtype=bool))
+    comp = np.asarray(compressed, dtype=np.int64).reshape(-1, 2)
+    offs.append(comp[:, 0])
+    values.append(comp[:, 1])
+    full.append(np.zeros(len(comp), dtype=bool))
+    off, value, is_full = np.concatenate(offs), np.concatenate(values), np.concatenate(full)
+    order = np.lexsort((is_full, value, off))  # file order (ties as a tuple sort would break them)
+    off, value, is_full = off[order], value[order], is_full[order]
+    prev_low = np.concatenate(([0], value[:-1] & 0x1F))
+    step = np.where(is_full, 0, (value - prev_low) & 0x1F)
+    run = np.cumsum(is_full) - 1  # index of the governing full timestamp; -1 before the first
+    keep = ~is_full
+    starts = np.flatnonzero(is_full)
+    if not len(starts):
+        return off[keep], np.full(int(keep.sum()), -1, dtype=np.int64)
+    total = np.cumsum(step)
+    first = starts[np.maximum(run, 0)]  # the governing full timestamp's position
+    ts = np.where(run >= 0, value[first] + total - total[first], -1)
+    return off[keep], ts[keep]
 
 
 def decode_records(
@@ -136,7 +145,7 @@ def decode_records(
     order = np.argsort(all_offsets, kind="stable")
     where = np.empty_like(order)
     where[order] = np.arange(total)
-    compressed_ts = _timestamps(buf, definitions, compressed) if compressed else {}
+    c_offs, c_ts = _timestamps(buf, definitions, compressed) if compressed else (None, None)
     wanted = set(RECORD_FIELDS) | {TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM}
     start = 0
     csd_parts: list[tuple[np.ndarray, np.ndarray]] = []
@@ -150,11 +159,11 @@ def decode_records(
             raw = rows[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
             raw[raw == 0xFFFFFFFF] = -1
             seconds[pos] = raw
-        if compressed_ts:
-            fix = [(i, compressed_ts[o]) for i, o in enumerate(d.offsets) if o in compressed_ts]
-            if fix:
-                idx, ts = zip(*fix, strict=True)
-                seconds[pos[list(idx)]] = ts
+        if c_offs is not None and len(c_offs):
+            offs = np.asarray(d.offsets, dtype=np.int64)
+            at = np.minimum(np.searchsorted(c_offs, offs), len(c_offs) - 1)
+            hit = c_offs[at] == offs
+            seconds[pos[hit]] = c_ts[at[hit]]
         for num, bt in types.items():
             if num in (TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM):
                 continue
@@ -179,6 +188,8 @@ def _expand_compressed_speed_distance(
     raw = np.concatenate([r for _, r in parts]).astype(np.int64)
     order = np.argsort(pos, kind="stable")
     pos, raw = pos[order], raw[order]
+    valid = ~(raw == 0xFF).all(axis=1)  # byte arrays of 0xFF are invalid: no components expanded
+    pos, raw = pos[valid], raw[valid]
     bits = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
     speed = (bits & 0xFFF) / 100.0
     rolling = (bits >> 12) & 0xFFF

@@ -74,7 +74,7 @@ def _windows(ff: FitFile) -> list[tuple[int, dict[str, Any], float, float]]:
             end = _unix(s.get("timestamp"))
             end = end if end is not None and end > start else float("inf")
         else:
-            end = start + elapsed
+            end = start + elapsed + END_SLACK_S
         out.append((i, s, start, end))
     return out
 
@@ -95,6 +95,9 @@ def _implicit_session(ff: FitFile) -> dict[str, Any] | None:
         "implicit": True,
     }
 
+
+# Watches stamp the last record of a session up to a second after its fractional elapsed end.
+END_SLACK_S = 2.0
 
 _STOPS = {"stop", "stop_all", "stop_disable", "stop_disable_all"}
 
