@@ -68,8 +68,10 @@ def _parse_definition(
     if definition is None:
         gnum = int.from_bytes(buf[pos + 3 : pos + 5], "big" if big else "little")
         raw = buf[p:fields_end]
-        fields = tuple((raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), 3))
-        size = sum(f[1] for f in fields) + dev_size
+        # zip over strided slices, not a per-field loop: damaged data can parse as thousands of
+        # distinct 255-field definitions, and this line then bounds the reader's worst case
+        fields = tuple(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
+        size = sum(raw[1::3]) + dev_size
         definition = Definition(gnum, big, fields, dev_size, size)
         cache[key] = definition
     return definition, dev_end
@@ -189,7 +191,9 @@ def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
             elif finalised or "undefined" in error or "definition" in error:
                 warnings.append(error)
             partial = True
-            _drop_messages_beyond(definitions, compressed, end)
+            # an unterminated file's last message may run past the declared size yet be whole
+            limit = n if finalised and stop > end else end
+            _drop_messages_beyond(definitions, compressed, limit)
             segments += 1
             break
         segments += 1
