@@ -18,6 +18,7 @@ from evenstride.cli.garmin_cmds import login_garmin, logout_garmin, sync_garmin
 from evenstride.cli.import_cmd import import_cmd
 from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.cli.push_cmd import push_garmin
+from evenstride.cli.report_cmd import report_cmd
 from evenstride.store.errors import StoreError
 
 
@@ -77,6 +78,7 @@ cli.add_command(demo_cmd)
 cli.add_command(connectors_cmd)
 cli.add_command(plan_cmd)
 cli.add_command(athlete_group)
+cli.add_command(report_cmd)
 
 
 def main() -> None:

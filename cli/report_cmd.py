@@ -37,7 +37,9 @@ SYNC_SOURCES = ("garmin", "strava")
 CURSOR_KEY = "cursor"
 
 
-def latest_run_detail(store: Store, rep: ReportData, rows: list[dict[str, Any]]) -> RunDetail | None:
+def latest_run_detail(
+    store: Store, rep: ReportData, rows: list[dict[str, Any]]
+) -> RunDetail | None:
     """Balance over time/speed of the latest run with balance, re-read from its raw FIT file.
 
     Summaries do not keep per-record data, the archive does; a missing or unreadable raw file
@@ -128,7 +130,9 @@ def write_html(path: Path, text: str) -> None:
     default=None,
     help="Also write a self-contained HTML report with plots to this file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the report and per-run summaries as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report and per-run summaries as JSON."
+)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the per-run summaries as CSV.")
 @click.pass_context
 def report_cmd(
@@ -153,7 +157,9 @@ def report_cmd(
         try:
             write_html(html_path, render_html(reports))
         except OSError as exc:
-            raise Fail(f"cannot write {html_path}: {exc.strerror or exc}", exitcodes.STORAGE) from None
+            raise Fail(
+                f"cannot write {html_path}: {exc.strerror or exc}", exitcodes.STORAGE
+            ) from None
     if as_json:
         dump_json({"athletes": [rep.to_dict() for rep in reports]})
     elif as_csv:

@@ -324,7 +324,9 @@ def balance_plot(rep: ReportData, pid: str) -> str:
             f"{row.date}: {val:.2f} %L (d {float(shown[k]):+.2f} pp, {row.zone})"
             f"{'' if comparable[k] else ', not comparable'}; {row.sensor or ''} {row.file_name or ''}"
         )
-        p.point(t[k], val, fill=ZONE_INK.get(row.zone, "#555"), title=title, hollow=not comparable[k])
+        p.point(
+            t[k], val, fill=ZONE_INK.get(row.zone, "#555"), title=title, hollow=not comparable[k]
+        )
     p.axes(
         xticks=date_ticks(xlo, xhi),
         yticks=_num_ticks(ylo, yhi, 6),
@@ -612,18 +614,40 @@ def athlete_section(rep: ReportData, idx: int) -> str:
     out.append(_table(("week of", "runs", "minutes", "median d (pp)"), wk_rows))
     run_rows = [
         (
-            r.date, r.source or "", r.device or "", r.sensor or "", r.file_name or "",
-            _fmt(r.running_minutes, 0), _fmt(r.balance_minutes, 0), _fmt(r.balance_pct, 2),
-            r.zone or "", "yes" if r.balance_comparable else "", _fmt(r.cadence_median, 1),
-            _fmt(r.speed_median_mps, 2), r.notes,
+            r.date,
+            r.source or "",
+            r.device or "",
+            r.sensor or "",
+            r.file_name or "",
+            _fmt(r.running_minutes, 0),
+            _fmt(r.balance_minutes, 0),
+            _fmt(r.balance_pct, 2),
+            r.zone or "",
+            "yes" if r.balance_comparable else "",
+            _fmt(r.cadence_median, 1),
+            _fmt(r.speed_median_mps, 2),
+            r.notes,
         )  # fmt: skip
         for r in rep.runs.itertuples(index=False)
     ]
     out.append(
         f"<details><summary>All {len(run_rows)} runs</summary>"
         + _table(
-            ("date", "source", "device", "sensor", "file", "min", "bal min", "%L", "zone",
-             "compared", "spm", "m/s", "notes"),
+            (
+                "date",
+                "source",
+                "device",
+                "sensor",
+                "file",
+                "min",
+                "bal min",
+                "%L",
+                "zone",
+                "compared",
+                "spm",
+                "m/s",
+                "notes",
+            ),
             run_rows,
         )  # fmt: skip
         + "</details></section>"
@@ -632,7 +656,10 @@ def athlete_section(rep: ReportData, idx: int) -> str:
 
 
 def render_html(
-    reports: Sequence[ReportData], *, title: str = "evenstride report", generated: datetime | None = None
+    reports: Sequence[ReportData],
+    *,
+    title: str = "evenstride report",
+    generated: datetime | None = None,
 ) -> str:
     """The whole self-contained page for one or more athletes (deterministic for fixed input)."""
     when = ""

@@ -90,10 +90,7 @@ def runs_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def _as_frame(runs: pd.DataFrame | Iterable[RunSummary]) -> pd.DataFrame:
-    if isinstance(runs, pd.DataFrame):
-        df = runs.copy()
-    else:
-        df = summaries_frame(runs)
+    df = runs.copy() if isinstance(runs, pd.DataFrame) else summaries_frame(runs)
     if len(df) and "start_time" in df.columns:
         df["start_time"] = pd.to_datetime(df["start_time"], utc=True, format="ISO8601")
         df = df.sort_values("start_time", kind="stable").reset_index(drop=True)
@@ -104,14 +101,6 @@ def _num(df: pd.DataFrame, col: str) -> np.ndarray:
     if col not in df.columns:
         return np.full(len(df), np.nan)
     return pd.to_numeric(df[col], errors="coerce").to_numpy(float, na_value=np.nan)
-
-
-def _opt(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 # --------------------------------------------------------------------------- result types
@@ -403,9 +392,7 @@ def report_data(
         runs_with_balance=int(np.sum(has_bal)),
         comparable_balance_runs=int(balance.n_runs),
         comparable_cadence_runs=int(cadence.n_runs),
-        runs_below_min_minutes=int(
-            np.sum(np.isfinite(d) & (bal_min < settings.min_clean_minutes))
-        ),
+        runs_below_min_minutes=int(np.sum(np.isfinite(d) & (bal_min < settings.min_clean_minutes))),
         min_clean_minutes=settings.min_clean_minutes,
         running_minutes=round(float(np.nansum(_num(df, "running_minutes"))), 1),
         clean_minutes=round(float(np.nansum(_num(df, "clean_minutes"))), 1),

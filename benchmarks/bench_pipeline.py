@@ -1,0 +1,217 @@
+"""Whole-pipeline speed: import (archive + decode + summarise + SQLite) vs the FIT reader alone.
+
+    python benchmarks/bench_pipeline.py            # samples + fixtures, then the 300-run season
+    python benchmarks/bench_pipeline.py --profile  # plus the hot spots of one import pass
+    python benchmarks/bench_pipeline.py --no-season
+
+1. Every running sample (../shared/fit-samples/running_rd, running_gct_only, running_no_rd, when
+   present) and every project fixture under fixtures/samples/running_* and fixtures/synthetic/
+   is read from memory and (a) decoded (`read_fit(bytes).runs()`), (b) imported with
+   `ingest_file` into a fresh temporary store. MB/s of both and their ratio are printed (target:
+   the pipeline keeps >= 50 % of the reader's throughput), with a per-stage breakdown.
+2. A season of 300 distinct one-hour runs is generated with fixtures/make_synthetic.py (its
+   Scenario/simulate/encode functions: real FIT files with an HRM-Pro, 1 Hz records, laps, a
+   balance shift half way; each file its own seed, start time, pace and balance), imported, and
+   re-summarised from the archive with `evenstride.ingest.reprocess(store)` (target < 10 s on a
+   2-core machine). Generated files are cached (~1.3 s each to encode with the SDK) under
+   $XDG_CACHE_HOME/evenstride-bench (or --cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from evenstride.ingest import _activity_fields, ingest_file, reprocess, run_row
+from evenstride.metrics.fit import read_fit
+from evenstride.metrics.fit.sensors import balance_sensor
+from evenstride.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "fit-samples"
+GROUPS = ("running_rd", "running_gct_only", "running_no_rd")
+SEASON_RUNS = 300
+SEASON_VERSION = "v1"  # bump when the generated season changes
+
+
+def sample_files() -> list[Path]:
+    files: list[Path] = []
+    for g in GROUPS:
+        if (SHARED / g).is_dir():
+            files += sorted((SHARED / g).glob("*.fit"))
+        files += sorted((REPO / "fixtures" / "samples" / g).glob("*.fit"))
+    files += sorted((REPO / "fixtures" / "synthetic").rglob("*.fit"))
+    return files
+
+
+def best_of(repeat: int, fn: Callable[[], None]) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def read_all(blobs: list[bytes]) -> None:
+    for b in blobs:
+        read_fit(b).runs()
+
+
+def ingest_all(blobs: list[tuple[str, bytes]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "home") as store:
+        for name, b in blobs:
+            ingest_file(store, b, source="bench", source_id=name, file_name=name)
+
+
+def stage_breakdown(blobs: list[tuple[str, bytes]]) -> dict[str, float]:
+    """The same steps as ingest_file, timed one by one (one pass, fresh store)."""
+    t = dict.fromkeys(("archive (gzip+sha+fsync)", "decode", "summarise", "sqlite write"), 0.0)
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "home") as store:
+        for name, b in blobs:
+            t0 = time.perf_counter()
+            sha = store.archive.put(b)
+            t1 = time.perf_counter()
+            ff = read_fit(b)
+            runs = ff.runs()
+            fields = _activity_fields(ff, runs)
+            t2 = time.perf_counter()
+            rows = [run_row(r, balance_sensor(fields["sensors"])) for r in runs]
+            t3 = time.perf_counter()
+            with store.transaction():
+                aid = store.upsert_activity(
+                    "default", source="bench", source_id=name, sha256=sha, file_name=name,
+                    status="ok", **fields,
+                )  # fmt: skip
+                store.replace_runs(aid, rows)
+            t4 = time.perf_counter()
+            for key, dt in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                t[key] += dt
+    return t
+
+
+def profile_ingest(blobs: list[tuple[str, bytes]], top: int = 18) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    ingest_all(blobs)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- the season
+
+
+def _season_file(k: int) -> bytes:
+    """Run k of the season: a one-hour run, its own seed/start/pace, balance shift after 150."""
+    sys.path.insert(0, str(REPO / "fixtures"))
+    import make_synthetic as ms  # the fixture generator (garmin-fit-sdk Encoder)
+
+    start = datetime(2023, 1, 2, 6, 0, tzinfo=UTC) + timedelta(hours=58 * k + (k * 37) % 11)
+    balance = 50.3 if k < SEASON_RUNS // 2 else 51.5
+    speed = 2.7 + 0.6 * ((k * 7919) % 100) / 100.0
+    sc = ms.Scenario(
+        name=f"season300/run_{k:03d}",
+        description="benchmark season run",
+        seed=10_000 + k,
+        start=start,
+        phases=[
+            ms.Phase("run", 120, speed=2.6, spm=164, gct=268, balance=balance, hr=128),
+            ms.Phase("run", 3480, speed=speed, spm=160 + 4 * speed, balance=balance, hr=146),
+        ],
+        devices=[ms._watch("fr965"), *ms._hrm()],
+    )
+    data, _, _ = ms.encode(sc, ms.simulate(sc))
+    return data
+
+
+def season_files(cache: Path) -> list[Path]:
+    """The 300 generated files, from the cache when already there (parallel generation)."""
+    folder = cache / f"season300-{SEASON_VERSION}"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"run_{k:03d}.fit" for k in range(SEASON_RUNS)]
+    missing = [k for k, p in enumerate(paths) if not p.is_file()]
+    if missing:
+        print(f"generating {len(missing)} one-hour FIT files into {folder} (cached) ...")
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            for k, data in zip(missing, pool.map(_season_file, missing), strict=True):
+                tmp = paths[k].with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(paths[k])
+        print(f"  generated in {time.perf_counter() - t0:.0f} s")
+    return paths
+
+
+def bench_season(cache: Path) -> None:
+    paths = season_files(cache)
+    blobs = [(p.name, p.read_bytes()) for p in paths]
+    mb = sum(len(b) for _, b in blobs) / 1e6
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "home") as store:
+        t0 = time.perf_counter()
+        for name, b in blobs:
+            res = ingest_file(store, b, source="bench", source_id=name, athlete="season300")
+            assert res.status == "imported", res
+        t_import = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        results = reprocess(store)
+        t_re = time.perf_counter() - t0
+        n_runs = len(store.list_runs("season300"))
+    assert len(results) == SEASON_RUNS and n_runs == SEASON_RUNS
+    print(f"\nseason: {SEASON_RUNS} distinct one-hour runs, {mb:.1f} MB of FIT")
+    print(f"  import (ingest_file each)      {t_import:6.2f} s  ({mb / t_import:5.1f} MB/s)")
+    print(f"  reprocess(store) from archive  {t_re:6.2f} s  ({mb / t_re:5.1f} MB/s)  "
+          f"target < 10 s: {'OK' if t_re < 10 else 'MISSED'}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="print the hot spots of one import")
+    ap.add_argument("--no-season", action="store_true", help="skip the 300-run season")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "evenstride-bench",
+    )
+    args = ap.parse_args(argv)
+
+    files = sample_files()
+    if not (SHARED).is_dir():
+        print(f"(shared samples not present at {SHARED}: fixtures only)")
+    blobs = [(str(p.relative_to(p.parents[1])), p.read_bytes()) for p in files]
+    mb = sum(len(b) for _, b in blobs) / 1e6
+    print(f"{len(blobs)} files, {mb:.2f} MB (best of {args.repeat}, {os.cpu_count()} CPUs)")
+    read_all([b for _, b in blobs])  # warm-up: profile tables, numpy dispatch
+    t_read = best_of(args.repeat, lambda: read_all([b for _, b in blobs]))
+    t_pipe = best_of(args.repeat, lambda: ingest_all(blobs))
+    ratio = t_read / t_pipe
+    print(f"  reader   read_fit + runs()          {t_read:6.3f} s  {mb / t_read:6.1f} MB/s")
+    print(f"  pipeline ingest_file (fresh store)  {t_pipe:6.3f} s  {mb / t_pipe:6.1f} MB/s")
+    print(f"  pipeline / reader throughput        {ratio:6.1%}  "
+          f"target >= 50 %: {'OK' if ratio >= 0.5 else 'MISSED'}")  # fmt: skip
+    stages = stage_breakdown(blobs)
+    total = sum(stages.values())
+    print("  where the pipeline's time goes (one pass):")
+    for key, dt in stages.items():
+        print(f"    {key:26s} {dt:6.3f} s  {dt / total:5.1%}")
+    if args.profile:
+        print(profile_ingest(blobs))
+    if not args.no_season:
+        bench_season(args.cache)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
