@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -12,22 +13,40 @@ from evenstride.cli import exitcodes
 from evenstride.cli.common import dump_json, is_tty, store_of
 from evenstride.connectors.base import RawItem
 from evenstride.connectors.local_files import LocalFilesConnector
-from evenstride.ingest import IngestResult, ingest_file
+from evenstride.ingest import IngestResult, Job, ingest_file, ingest_many
 from evenstride.store import Store
 
 
-def ingest_item(store: Store, item: RawItem, athlete: str, *, force: bool = False) -> IngestResult:
-    """Load one item's bytes (gunzip etc.) and ingest them; unreadable items become failures."""
+def to_job(item: RawItem) -> Job:
+    """Load one item's bytes (gunzip etc.); unreadable items become jobs that fail cleanly."""
+    name = Path(item.name.split(":")[-1]).name
     if item.error is None and item.load is not None:
         try:
             data = item.load()
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             item.error = f"cannot read: {exc}"
-    if item.error is not None:
-        return IngestResult("failed", "", reason=item.error, file_name=item.name)
+    if item.error is not None or item.load is None:
+        return Job(None, file_name=name, error=item.error or "nothing to read")
+    return Job(
+        data, source=item.source, source_id=item.source_id, file_name=name, extra=item.extra or None
+    )
+
+
+def ingest_track(store: Store, item: RawItem, athlete: str) -> IngestResult:
+    """A GPX/TCX member of a Strava bulk export (no FIT original): cadence from its track."""
+    from evenstride.connectors.strava import export  # lazy: only Strava exports need it
+
+    return export.ingest_track(store, item, athlete)
+
+
+def ingest_item(store: Store, item: RawItem, athlete: str, *, force: bool = False) -> IngestResult:
+    """Ingest one item (the single-file path; `import` uses ingest_many for many)."""
+    job = to_job(item)
+    if job.error is not None:
+        return IngestResult("failed", "", reason=job.error, file_name=job.file_name)
     return ingest_file(
-        store, data, source=item.source, source_id=item.source_id, athlete=athlete,
-        file_name=Path(item.name.split(":")[-1]).name, extra=item.extra or None, force=force,
+        store, job.data, source=job.source, source_id=job.source_id, athlete=athlete,
+        file_name=job.file_name, extra=job.extra, force=force,
     )  # fmt: skip
 
 
@@ -60,16 +79,19 @@ def import_cmd(
     store = store_of(ctx)
     store.ensure_athlete(athlete)
     items = list(LocalFilesConnector().items(paths=paths))
-    results: list[IngestResult] = []
-    if is_tty() and not as_json and len(items) > 1:
-        with click.progressbar(
-            items, label="importing", item_show_func=lambda i: i and i.name[-40:]
-        ) as bar:
-            for item in bar:
-                results.append(ingest_item(store, item, athlete, force=force))
-    else:
-        for item in items:
-            results.append(ingest_item(store, item, athlete, force=force))
+    show = is_tty() and not as_json and len(items) > 1
+    with click.progressbar(
+        length=len(items), label="importing", hidden=not show, file=sys.stderr
+    ) as bar:
+        fit_items = [i for i in items if i.kind == "fit"]
+        results = ingest_many(
+            store, (to_job(i) for i in fit_items), athlete=athlete, force=force,
+            on_result=lambda _r: bar.update(1),
+        )  # fmt: skip
+        for item in items:  # Strava export GPX/TCX: cadence-only runs, after the FIT files
+            if item.kind in ("gpx", "tcx"):
+                results.append(ingest_track(store, item, athlete))
+                bar.update(1)
     failed = [r for r in results if r.status == "failed"]
     partial = [r for r in results if r.status == "partial"]
     if as_json:

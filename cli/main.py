@@ -19,6 +19,7 @@ from evenstride.cli.import_cmd import import_cmd
 from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.cli.push_cmd import push_garmin
 from evenstride.cli.report_cmd import report_cmd
+from evenstride.cli.strava_cmds import login_strava, logout_strava, sync_strava
 from evenstride.store.errors import StoreError
 
 
@@ -72,6 +73,9 @@ push_group.add_command(push_garmin, "garmin")
 login_group.add_command(login_garmin, "garmin")
 logout_group.add_command(logout_garmin, "garmin")
 sync_group.add_command(sync_garmin, "garmin")
+login_group.add_command(login_strava, "strava")
+logout_group.add_command(logout_strava, "strava")
+sync_group.add_command(sync_strava, "strava")
 cli.add_command(import_cmd)
 cli.add_command(activities_cmd)
 cli.add_command(demo_cmd)
