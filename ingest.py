@@ -7,7 +7,13 @@ The raw bytes are archived before anything else, so a decoder bug or a crash nev
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +24,7 @@ import pandas as pd
 from evenstride.metrics.fit import FitFile, FitReadError, Run, read_fit
 from evenstride.metrics.fit.sensors import balance_sensor, device_name, sensors
 from evenstride.metrics.summary import summarise_fit_run, summarise_run
+from evenstride.metrics.weights import hold_weights, weighted_mean
 from evenstride.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +78,9 @@ def _finite(x: float) -> float | None:
 
 def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
     """The stored form of one running session: headline means plus the full clean summary."""
-    means = {c: _finite(run.watch_mean(c)) for c in MEAN_COLUMNS}
+    seconds = run.records["timestamp"].to_numpy("datetime64[ns]").astype("int64") / 1e9
+    weights = hold_weights(seconds, run.timer_intervals or None)
+    means = {c: _finite(weighted_mean(run.records[c].to_numpy(), weights)) for c in MEAN_COLUMNS}
     sensor = sensor if means["gct_balance_pct"] is not None else None
     clean = summarise_fit_run(run, sensor=sensor).to_dict()
     watch = {k: run.session[k] for k in WATCH_FIELDS if k in run.session}
@@ -130,20 +139,25 @@ def ingest_file(
         return IngestResult(
             "duplicate", sha, existing["id"], file_name=file_name, sport=existing.get("sport")
         )
-    return _decode_and_store(store, data, sha, source, source_id, athlete, file_name, extra)
+    return store_analysis(
+        store, analyse(data, label=file_name or sha), sha, source, source_id, athlete,
+        file_name, extra,
+    )  # fmt: skip
 
 
-def _decode_and_store(
-    store: Store,
-    data: bytes,
-    sha: str,
-    source: str,
-    source_id: str,
-    athlete: str,
-    file_name: str | None,
-    extra: dict[str, Any] | None,
-) -> IngestResult:
-    common = {"source": source, "source_id": source_id, "sha256": sha, "file_name": file_name}
+@dataclass
+class Analysis:
+    """Everything decoded and summarised from one file: pure data, picklable across processes."""
+
+    fields: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    partial: bool = False
+    warnings: list[str] = field(default_factory=list)
+    failure: str | None = None
+
+
+def analyse(data: bytes, *, label: str = "") -> Analysis:
+    """Decode and summarise one FIT file (no I/O, so it can run in a worker process)."""
     try:
         ff = read_fit(data)
         runs = ff.runs()
@@ -151,16 +165,35 @@ def _decode_and_store(
         sensor = balance_sensor(fields["sensors"])
         rows = [run_row(r, sensor) for r in runs]
     except FitReadError as exc:
-        return _record_failure(store, athlete, common, exc.reason, extra)
+        return Analysis(failure=exc.reason)
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop an import or a sync
-        log.exception("unexpected error decoding %s (%s)", file_name or sha, sha)
-        reason = f"could not be processed ({type(exc).__name__}: {exc}); raw file kept"
-        return _record_failure(store, athlete, common, reason, extra)
-    status = "partial" if ff.partial else "ok"
-    reason = "; ".join(ff.warnings) if ff.partial else None
+        log.exception("unexpected error decoding %s", label)
+        return Analysis(
+            failure=f"could not be processed ({type(exc).__name__}: {exc}); raw file kept"
+        )
+    return Analysis(fields, rows, ff.partial, list(ff.warnings))
+
+
+def store_analysis(
+    store: Store,
+    result: Analysis,
+    sha: str,
+    source: str,
+    source_id: str,
+    athlete: str,
+    file_name: str | None,
+    extra: dict[str, Any] | None,
+) -> IngestResult:
+    """Write one analysed file (activity + runs) in one transaction."""
+    common = {"source": source, "source_id": source_id, "sha256": sha, "file_name": file_name}
+    if result.failure is not None:
+        return _record_failure(store, athlete, common, result.failure, extra)
+    fields, rows = result.fields or {}, result.rows
+    status = "partial" if result.partial else "ok"
+    reason = "; ".join(result.warnings) if result.partial else None
     info = dict(extra or {})
-    if ff.warnings:
-        info["warnings"] = ff.warnings
+    if result.warnings:
+        info["warnings"] = result.warnings
     with store.transaction():
         aid = store.upsert_activity(
             athlete, **common, **fields, status=status, reason=reason, extra=info or None
@@ -169,13 +202,13 @@ def _decode_and_store(
         if rows:
             _supersede_stream_twins(store, athlete, aid, fields["start_time"], fields["duration_s"])
     return IngestResult(
-        "partial" if ff.partial else "imported",
+        "partial" if result.partial else "imported",
         sha,
         aid,
         reason=reason,
         runs=len(rows),
         file_name=file_name,
-        warnings=ff.warnings,
+        warnings=result.warnings,
         sport=fields["sport"],
     )
 
@@ -309,23 +342,159 @@ def _record_failure(
     )
 
 
-def reprocess(store: Store, athlete: str | None = None) -> list[IngestResult]:
-    """Recompute every stored activity from its archived raw file (after a reader/metric fix)."""
-    out = []
-    for act in store.list_activities(athlete):
-        if not act.get("sha256") or not store.archive.has(act["sha256"]):
-            continue
-        data = store.archive.get(act["sha256"])
-        out.append(
-            _decode_and_store(
-                store,
-                data,
-                act["sha256"],
-                act["source"],
-                act["source_id"],
-                act["athlete"],
-                act.get("file_name"),
-                act.get("extra"),
-            )  # fmt: skip
+BULK_FILES = 50  # files per transaction in bulk work: little lost to a crash, few commits
+
+
+@contextlib.contextmanager
+def bulk(store: Store) -> Iterator[None]:
+    """One transaction for many files, with the raw files made durable before it commits.
+
+    Per-file fsync and commit cost more than decoding a file; in bulk the archive defers its
+    fsync and syncs once, inside the transaction, so nothing committed can point at a raw file
+    that is not on disk. A crash loses at most the open batch, which the next run redoes.
+    """
+    with store.transaction(), store.archive.deferred_sync():
+        yield
+
+
+@dataclass
+class Job:
+    """One file for `ingest_many`: bytes (or the reason they could not be read) and identity."""
+
+    data: bytes | None
+    source: str = "file"
+    source_id: str | None = None
+    file_name: str | None = None
+    extra: dict[str, Any] | None = None
+    error: str | None = None
+
+
+PARALLEL_MIN_FILES = 64  # below this, starting worker processes (numpy, pandas) costs more than it saves
+
+
+def _pool(n_workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes for the pure analysis; forkserver, so no open database is forked."""
+    if n_workers <= 1:
+        return None
+    ctx = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+
+
+def _worker_count(n_jobs: int, workers: int | None) -> int:
+    if workers is not None:
+        return max(1, workers)
+    if n_jobs < PARALLEL_MIN_FILES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def ingest_many(
+    store: Store,
+    jobs: Iterable[Job],
+    *,
+    athlete: str = "default",
+    force: bool = False,
+    workers: int | None = None,
+    on_result: Callable[[IngestResult], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest many files: decode + summarise on every core, archive and store in order.
+
+    The main process archives each raw file first and checks for duplicates; the pure analysis
+    runs in worker processes; results are stored in file order, in bulk batches (one commit and
+    one disk sync per batch). Results come back in input order.
+    """
+    batches = itertools.batched(jobs, BULK_FILES)  # lazy: an account export never sits in memory
+    first = next(batches, None)
+    if first is None:
+        return []
+    n_workers = _worker_count(len(first), workers)
+    pool = _pool(n_workers)
+    results: list[IngestResult] = []
+    try:
+        for batch in itertools.chain([first], batches):
+            with bulk(store):
+                pending = [_prepare(store, job, athlete, force) for job in batch]
+                analyses = _analyse_all(list(batch), pending, pool)
+                for job, prep, analysis in zip(batch, pending, analyses, strict=True):
+                    result = prep if isinstance(prep, IngestResult) else store_analysis(
+                        store, analysis, prep, job.source, job.source_id or prep, athlete,
+                        job.file_name, job.extra,
+                    )  # fmt: skip
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return results
+
+
+def _prepare(store: Store, job: Job, athlete: str, force: bool) -> IngestResult | str:
+    """Archive the raw bytes and check for a duplicate: an IngestResult when done, else the sha."""
+    if job.error is not None or job.data is None:
+        return IngestResult("failed", "", reason=job.error or "no data", file_name=job.file_name)
+    sha = store.archive.put(job.data)
+    existing = store.find_activity(athlete, job.source, job.source_id or sha)
+    existing = existing or store.find_activity_by_sha(athlete, sha)
+    if existing and existing["status"] != "failed" and not force:
+        return IngestResult(
+            "duplicate", sha, existing["id"], file_name=job.file_name, sport=existing.get("sport")
         )
+    return sha
+
+
+def _analyse_all(
+    batch: list[Job], pending: list[IngestResult | str], pool
+) -> list[Analysis | None]:
+    """Analyses for the jobs still to store (None where `_prepare` already settled the job)."""
+    todo = [i for i, p in enumerate(pending) if isinstance(p, str)]
+    done = _run_analyses([batch[i].data for i in todo], pool)
+    out: list[Analysis | None] = [None] * len(pending)
+    for i, analysis in zip(todo, done, strict=True):
+        out[i] = analysis
     return out
+
+
+def reprocess(
+    store: Store, athlete: str | None = None, *, workers: int | None = None
+) -> list[IngestResult]:
+    """Recompute every stored activity from its archived raw file (after a reader/metric fix)."""
+    out: list[IngestResult] = []
+    acts = [
+        a
+        for a in store.list_activities(athlete)
+        if a.get("sha256")
+        and a["source"] not in STREAM_SOURCES
+        and not (a.get("extra") or {}).get("duplicate_of")
+        and store.archive.has(a["sha256"])
+    ]  # fmt: skip  (stream runs are re-summarised from their own raw JSON by their connector)
+    pool = _pool(_worker_count(len(acts), workers))
+    try:
+        for batch in itertools.batched(acts, BULK_FILES):
+            blobs = [store.archive.get(a["sha256"]) for a in batch]
+            analyses = _run_analyses(blobs, pool)
+            with bulk(store):
+                for act, analysis in zip(batch, analyses, strict=True):
+                    out.append(
+                        store_analysis(
+                            store,
+                            analysis,
+                            act["sha256"],
+                            act["source"],
+                            act["source_id"],
+                            act["athlete"],
+                            act.get("file_name"),
+                            act.get("extra"),
+                        )  # fmt: skip
+                    )
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return out
+
+
+def _run_analyses(blobs: list[bytes], pool) -> list[Analysis]:
+    """Analyse blobs in order, in the pool when there is one."""
+    if pool is None:
+        return [analyse(b) for b in blobs]
+    return list(pool.map(analyse, blobs, chunksize=max(1, len(blobs) // 8)))

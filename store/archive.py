@@ -1,9 +1,12 @@
 """Content-addressed, compressed archive of raw files, kept untouched so every number can be redone.
 
-Layout: `<root>/ab/<sha256>.gz`, where `ab` is the first two hex digits of the sha256 of the
-ORIGINAL bytes and the file is a gzip of exactly those bytes. Writes go to a temporary file in the
-same folder, are fsynced, then renamed into place, so a process killed mid-write never leaves a
-partial file under a final name. Folders are 0700 and files 0600: runs reveal where people live.
+Layout: `<root>/ab/<sha256>.zst`, where `ab` is the first two hex digits of the sha256 of the
+ORIGINAL bytes and the file is a Zstandard frame of exactly those bytes (zstd level 3 compresses
+about 10x faster than gzip -6 at a similar ratio, so archiving never dominates an import; older
+`.gz` copies are still read). Writes go to a temporary file in the same folder, are fsynced, then
+renamed into place, so a process killed mid-write never leaves a partial file under a final name.
+Bulk imports may defer the fsync (`deferred_sync`) and make the whole batch durable at once before
+the database commits it. Folders are 0700 and files 0600: runs reveal where people live.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import zstandard
+
 from evenstride.store.errors import ArchiveCorruptError, StoreError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_FINAL_NAME = re.compile(r"([0-9a-f]{64})\.gz")
+_FINAL_NAME = re.compile(r"([0-9a-f]{64})\.(?:zst|gz)")
+_SUFFIX = ".zst"
+_LEVEL = 3
 _TMP_PREFIX = ".tmp-"
 
 
@@ -40,8 +47,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_private_dir(path: Path) -> None:
-    """Create `path` (and missing parents) as 0700; leave the mode of existing folders alone."""
+def make_private_dir(path: Path, *, sync: bool = True) -> None:
+    """Create `path` (and missing parents) as 0700; leave the mode of existing folders alone.
+
+    `sync=False` leaves making the new folder entries durable to the caller (bulk mode).
+    """
     missing: list[Path] = []
     p = path
     while not p.exists():
@@ -51,7 +61,8 @@ def make_private_dir(path: Path) -> None:
         with contextlib.suppress(FileExistsError):  # another process won the race
             d.mkdir(mode=0o700)
             os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
-            _fsync_dir(d.parent)
+            if sync:
+                _fsync_dir(d.parent)
 
 
 class RawArchive:
@@ -59,6 +70,7 @@ class RawArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._deferred: list[Path] | None = None  # files written but not yet fsynced (bulk mode)
 
     def __repr__(self) -> str:
         return f"RawArchive({str(self.root)!r})"
@@ -71,12 +83,49 @@ class RawArchive:
         return sha256.lower()
 
     def path(self, sha256: str) -> Path:
-        """Where the gzip of the file with this sha256 lives (whether or not it exists)."""
+        """Where the compressed copy of the file with this sha256 lives (existing or not)."""
         sha256 = self._check(sha256)
-        return self.root / sha256[:2] / f"{sha256}.gz"
+        return self.root / sha256[:2] / f"{sha256}{_SUFFIX}"
+
+    def _existing(self, sha256: str) -> Path | None:
+        path = self.path(sha256)
+        if path.is_file():
+            return path
+        legacy = path.with_suffix(".gz")
+        return legacy if legacy.is_file() else None
 
     def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        return self._existing(sha256) is not None
+
+    @contextlib.contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Bulk mode: skip the per-file fsync inside, make everything durable once on exit.
+
+        Use it INSIDE the database transaction that references the files, so the commit happens
+        only after the files are on disk. Nested use joins the outer batch.
+        """
+        if self._deferred is not None:
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+        finally:
+            pending, self._deferred = self._deferred, None
+            if pending:
+                self._sync(pending)
+
+    @staticmethod
+    def _sync(paths: list[Path]) -> None:
+        sync = getattr(os, "sync", None)
+        if sync is not None:
+            sync()  # one flush of everything written: far cheaper than one fsync per file
+            return
+        for path in paths:  # pragma: no cover - platforms without os.sync
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        for folder in {p.parent for p in paths}:  # pragma: no cover
+            _fsync_dir(folder)
 
     __contains__ = has
 
@@ -88,20 +137,26 @@ class RawArchive:
         """
         data = bytes(data)
         sha256 = hashlib.sha256(data).hexdigest()
-        path = self.path(sha256)
-        if path.is_file():
+        if self._existing(sha256) is not None:
             try:
                 self.get(sha256)
                 return sha256
             except ArchiveCorruptError:
                 pass  # heal it below
-        self._write_atomic(path, gzip.compress(data, compresslevel=6, mtime=0))
+        path = self.path(sha256)
+        self._write_atomic(path, zstandard.ZstdCompressor(level=_LEVEL).compress(data))
+        legacy = path.with_suffix(".gz")
+        if legacy.exists():  # a corrupt old copy was healed by the new one
+            with contextlib.suppress(OSError):
+                legacy.unlink()
         return sha256
 
     def get(self, sha256: str) -> bytes:
         """The original bytes; KeyError if absent, ArchiveCorruptError if they no longer match."""
         sha256 = self._check(sha256)
-        path = self.path(sha256)
+        path = self._existing(sha256)
+        if path is None:
+            raise KeyError(sha256)
         try:
             compressed = path.read_bytes()
         except FileNotFoundError:
@@ -109,8 +164,11 @@ class RawArchive:
         except OSError as exc:
             raise StoreError(f"cannot read archived raw file {path}: {exc.strerror}") from exc
         try:
-            data = gzip.decompress(compressed)
-        except (OSError, EOFError, zlib.error) as exc:
+            if path.suffix == ".gz":
+                data = gzip.decompress(compressed)
+            else:
+                data = zstandard.ZstdDecompressor().decompress(compressed)
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
             raise ArchiveCorruptError(
                 f"archived raw file {path} is corrupt (does not decompress: {exc})"
             ) from exc
@@ -155,8 +213,8 @@ class RawArchive:
 
     def _write_atomic(self, path: Path, payload: bytes) -> None:
         try:
-            make_private_dir(path.parent)
-            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".gz", dir=path.parent)
+            make_private_dir(path.parent, sync=self._deferred is None)
+            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=path.parent)
         except OSError as exc:
             raise StoreError(f"cannot write to the archive {self.root}: {exc.strerror}") from exc
         tmp = Path(tmp_name)
@@ -164,7 +222,8 @@ class RawArchive:
             with os.fdopen(fd, "wb") as f:  # mkstemp creates the file 0600
                 f.write(payload)
                 f.flush()
-                os.fsync(f.fileno())
+                if self._deferred is None:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException as exc:
             with contextlib.suppress(OSError):
@@ -172,4 +231,7 @@ class RawArchive:
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot write archived raw file {path}: {exc.strerror}") from exc
             raise
-        _fsync_dir(path.parent)
+        if self._deferred is None:
+            _fsync_dir(path.parent)
+        else:
+            self._deferred.append(path)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from evenstride.store import ArchiveCorruptError, RawArchive, open_store
 
@@ -32,8 +33,9 @@ def test_put_get_round_trip_and_layout(archive: RawArchive) -> None:
     sha = archive.put(data)
     assert sha == hashlib.sha256(data).hexdigest()
     path = archive.path(sha)
-    assert path == archive.root / sha[:2] / f"{sha}.gz"
-    assert gzip.decompress(path.read_bytes()) == data  # a plain gzip of the original bytes
+    assert path == archive.root / sha[:2] / f"{sha}.zst"
+    # a plain Zstandard frame of the original bytes: readable by any zstd tool
+    assert zstandard.ZstdDecompressor().decompress(path.read_bytes()) == data
     assert archive.get(sha) == data
     assert archive.has(sha) and sha in archive
     assert list(archive.iter()) == [sha]
@@ -67,13 +69,13 @@ def test_corrupt_file_is_detected_on_get_and_healed_on_put(archive: RawArchive) 
     sha = archive.put(data)
     path = archive.path(sha)
 
-    # Valid gzip of different bytes: the hash check must catch it.
-    path.write_bytes(gzip.compress(b"something else"))
+    # Valid zstd of different bytes: the hash check must catch it.
+    path.write_bytes(zstandard.ZstdCompressor().compress(b"something else"))
     with pytest.raises(ArchiveCorruptError, match="no longer matches its sha256"):
         archive.get(sha)
 
-    # Truncated gzip: decompression fails, still a clear ArchiveCorruptError.
-    path.write_bytes(gzip.compress(data)[:100])
+    # Truncated frame: decompression fails, still a clear ArchiveCorruptError.
+    path.write_bytes(zstandard.ZstdCompressor().compress(data)[:100])
     with pytest.raises(ArchiveCorruptError, match="corrupt") as info:
         archive.get(sha)
     assert "\n" not in str(info.value)
@@ -92,7 +94,7 @@ def test_private_permissions(tmp_path: Path) -> None:
 
 def test_iter_and_stale_cleanup_ignore_temporary_files(archive: RawArchive) -> None:
     sha = archive.put(b"kept")
-    leftover = archive.path(sha).parent / ".tmp-abandoned.gz"
+    leftover = archive.path(sha).parent / ".tmp-abandoned.zst"
     leftover.write_bytes(b"half a file")
     assert list(archive.iter()) == [sha]
     assert archive.remove_stale_tmp(max_age_s=3600) == 0  # fresh: maybe another writer's
@@ -134,3 +136,26 @@ def test_kill_during_put_never_exposes_a_partial_file(tmp_path: Path) -> None:
         for sha in shas:
             archive.get(sha)  # raises ArchiveCorruptError on any partial/garbled final file
     assert shas, "the writer never finished a single put; the test proved nothing"
+
+
+def test_legacy_gzip_copies_are_still_read(tmp_path: Path) -> None:
+    archive = RawArchive(tmp_path / "raw")
+    data = b"an older archive wrote gzip"
+    sha = hashlib.sha256(data).hexdigest()
+    legacy = archive.path(sha).with_suffix(".gz")
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(gzip.compress(data))
+    assert archive.has(sha) and archive.get(sha) == data
+    assert archive.put(data) == sha  # an intact old copy is kept, not rewritten
+    assert not archive.path(sha).exists()
+
+
+def test_deferred_sync_writes_then_flushes_once(tmp_path: Path) -> None:
+    archive = RawArchive(tmp_path / "raw")
+    with archive.deferred_sync():
+        shas = [archive.put(f"file {i}".encode()) for i in range(5)]
+        with archive.deferred_sync():  # nested: joins the batch
+            shas.append(archive.put(b"inner"))
+        assert archive._deferred is not None and len(archive._deferred) == 6
+    assert archive._deferred is None
+    assert all(archive.get(s) for s in shas)

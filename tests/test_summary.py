@@ -410,3 +410,30 @@ def test_summarise_fit_run_takes_everything_from_the_run() -> None:
     assert s.run_id == "2026-03-02T06:30:00+00:00#0"
     assert s.d == pytest.approx(-1.0) and s.zone == "orange"
     assert len(s.laps) == 1 and s.laps[0].balance_median == 49.0
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.floats(40, 60), st.just(float("nan"))),
+            st.sampled_from([0.0, 0.5, 1.0, 2.0, 7.0]),
+            st.integers(-1, 4),
+        ),
+        max_size=60,
+    )
+)
+def test_grouped_weighted_median_equals_one_group_at_a_time(rows) -> None:
+    """The one-sort grouped median (laps, speed bins) is exactly the per-group weighted median."""
+    from evenstride.metrics.summary import grouped_weighted_median
+
+    x = np.array([r[0] for r in rows], dtype=float)
+    w = np.array([r[1] for r in rows], dtype=float)
+    g = np.array([r[2] for r in rows], dtype=np.int64)
+    got = grouped_weighted_median(x, w, g, 5)
+    for k in range(5):
+        expected = weighted_median(x[g == k], w[g == k])
+        if np.isnan(expected):
+            assert np.isnan(got[k])
+        else:
+            assert got[k] == pytest.approx(expected, abs=1e-9)
