@@ -9,6 +9,7 @@
 | 4 | rate limited (HTTP 429): stopped at once, everything fetched so far is kept; retry later |
 | 5 | service unavailable: server errors or network failures persisted after bounded retries |
 | 6 | local storage problem: database locked by another process, disk full, corrupt archive |
+| 75 | `nightly` only: another nightly run holds the lock (EX_TEMPFAIL; systemd treats it as success) |
 | 130 | interrupted (Ctrl-C); everything committed so far is kept |
 """
 
@@ -19,4 +20,5 @@ AUTH_NEEDED = 3
 RATE_LIMITED = 4
 UNAVAILABLE = 5
 STORAGE = 6
+LOCKED = 75
 INTERRUPTED = 130

@@ -12,10 +12,13 @@ from evenstride import __version__
 from evenstride.cli import exitcodes
 from evenstride.cli.activities_cmd import activities_cmd
 from evenstride.cli.athlete_cmd import athlete_group
+from evenstride.cli.audit_cmd import audit_cmd
 from evenstride.cli.connectors_cmd import connectors_cmd
+from evenstride.cli.cron_cmd import cron_cmd
 from evenstride.cli.demo_cmd import demo_cmd
 from evenstride.cli.garmin_cmds import login_garmin, logout_garmin, sync_garmin
 from evenstride.cli.import_cmd import import_cmd
+from evenstride.cli.nightly_cmd import nightly_cmd
 from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.cli.push_cmd import push_garmin
 from evenstride.cli.report_cmd import report_cmd
@@ -43,7 +46,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     """evenstride: GCT balance and cadence trends, and a single-leg strength plan.
 
     Exit codes: 0 ok, 1 some items failed, 2 usage/configuration, 3 login needed,
-    4 rate limited, 5 service unavailable, 6 local storage problem, 130 interrupted.
+    4 rate limited, 5 service unavailable, 6 local storage problem, 75 another nightly run
+    holds the lock, 130 interrupted.
     """
     ctx.ensure_object(dict)
     ctx.obj["home"] = (home or default_home()).expanduser()
@@ -83,6 +87,9 @@ cli.add_command(connectors_cmd)
 cli.add_command(plan_cmd)
 cli.add_command(athlete_group)
 cli.add_command(report_cmd)
+cli.add_command(nightly_cmd)
+cli.add_command(cron_cmd)
+cli.add_command(audit_cmd)
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ benchmarks/simulate_seasons.py shows the false-alarm and detection rates of the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -322,9 +323,10 @@ class Assessment:
 
 
 def _as_frame(summaries: pd.DataFrame | Iterable[RunSummary]) -> pd.DataFrame:
-    if isinstance(summaries, pd.DataFrame):
-        return summaries
-    return summaries_frame(summaries)
+    df = summaries if isinstance(summaries, pd.DataFrame) else summaries_frame(summaries)
+    if df.empty:  # an athlete with no runs yet: the same columns, no rows -> insufficient_data
+        return pd.DataFrame(columns=[f.name for f in dataclasses.fields(RunSummary)])
+    return df
 
 
 def _run_ids(df: pd.DataFrame) -> list[Any]:

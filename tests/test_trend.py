@@ -320,3 +320,10 @@ def test_settings_change_behaviour() -> None:
     )
     with pytest.raises(ValueError):
         assess_trend(series(d), metric="power")
+
+
+def test_an_athlete_without_runs_gets_insufficient_data() -> None:
+    verdict = assess_athlete(pd.DataFrame())
+    assert verdict.balance.state == "insufficient_data"
+    assert verdict.cadence.state == "insufficient_data"
+    assert assess_athlete([]).balance.n_runs == 0
