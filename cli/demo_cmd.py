@@ -1,16 +1,29 @@
-"""`evenstride demo`: the whole job on bundled sample files, no account needed."""
+"""`evenstride demo`: the whole loop on bundled sample files, no account needed.
+
+Two athletes (the bundled left-shifting season, and the single-scenario files) go through
+import -> summaries -> trend report -> strength plan (Markdown, iCalendar, FIT workouts) -> the
+coach's audit. The only step that needs an account, pushing to Garmin Connect, is shown as the
+command to run. Plans are made "as of" the day after the newest bundled run, so the output is
+the same on every machine and every day.
+"""
 
 from __future__ import annotations
 
 import tempfile
+from datetime import date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 
 import click
 
 from evenstride.cli.activities_cmd import activities_cmd
+from evenstride.cli.audit_cmd import audit_cmd
+from evenstride.cli.common import store_of
 from evenstride.cli.import_cmd import import_cmd
+from evenstride.cli.plan_cmd import write_formats
 from evenstride.cli.report_cmd import report_cmd
+from evenstride.planner.text import headline
+from evenstride.plans import make_plan, save_plan
 
 SEASON_ATHLETE = "season"
 """The bundled season (one synthetic athlete whose balance shifts left) is imported as its own
@@ -61,5 +74,44 @@ def demo_cmd(ctx: click.Context, keep: bool) -> None:
     click.echo("")
     ctx.invoke(report_cmd, athlete=None, since=None, html_path=report, as_json=False, as_csv=False)
     click.echo(f"\nopen the HTML report: {report.as_uri()}")
+    day = _demo_today(ctx)
+    click.echo(f"\nstrength plans, as of {day} (the day after the newest bundled run):")
+    for athlete in (SEASON_ATHLETE, "default"):
+        _plan(ctx, home, athlete, day)
+    click.echo("\nthe coach's audit (most concerning first):")
+    ctx.invoke(audit_cmd, fmt="table", out=None, athletes=(), today=_as_datetime(day))
+    audit = home / "audit.html"
+    ctx.invoke(audit_cmd, fmt="html", out=audit, athletes=(), today=_as_datetime(day))
+    click.echo(f"\nopen the audit (links to each athlete's report): {audit.as_uri()}")
+    click.echo(
+        "\nWith an account, the loop continues on the athlete's watch: `evenstride login garmin`,"
+        " then `evenstride push garmin --dry-run` (and `evenstride cron` for the nightly job)."
+    )
     if keep:
         click.echo(f"\nhome kept at {home}  (try: evenstride --home {home} report)")
+
+
+def _as_datetime(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+def _demo_today(ctx: click.Context) -> date:
+    """The day after the newest bundled run: plans and audit stay the same whatever today is."""
+    starts = [a["start_time"] for a in store_of(ctx).list_activities() if a.get("start_time")]
+    return (max(starts) + timedelta(days=1)).date() if starts else date.today()
+
+
+def _plan(ctx: click.Context, home: Path, athlete: str, day: date) -> None:
+    """Plan for one athlete and write it as Markdown, iCalendar and FIT workout files."""
+    store = store_of(ctx)
+    plan = make_plan(store, home, athlete, today=day, weeks=4)
+    save_plan(home, plan)
+    written = write_formats(plan, home / "plans-out" / athlete, ("md", "ics", "fit"))
+    fits = [p for p in written if p.suffix == ".fit"]
+    first = plan.sessions[0] if plan.sessions else None
+    click.echo(f"  {athlete}: {headline(plan)}; {len(plan.sessions)} sessions")
+    if first is not None:
+        click.echo(f"    first session {first.date}: {first.name}")
+    md = next(p for p in written if p.suffix == ".md")
+    ics = next(p for p in written if p.suffix == ".ics")
+    click.echo(f"    {md}\n    {ics}\n    {len(fits)} FIT workout files in {fits[0].parent}")

@@ -120,10 +120,23 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
 
 
 def test_demo_runs_on_bundled_data() -> None:
-    result = CliRunner().invoke(cli, ["demo"], catch_exceptions=False)
+    """The whole loop on bundled data: two athletes, trend, plans in three formats, audit."""
+    result = CliRunner().invoke(cli, ["demo", "--keep"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "running session(s)" in result.output
-    assert "running/treadmill" in result.output and "48.50" in result.output
+    out = result.output
+    assert "running session(s)" in out
+    assert "running/treadmill" in out and "48.50" in out
+    assert "shifted_left" in out
+    assert "season: Week 1, phase 1, level 1; focus side LEFT; band orange" in out
+    home = Path(out.split("home kept at ")[1].split()[0])
+    for athlete in ("season", "default"):
+        folder = home / "plans-out" / athlete
+        assert (folder / f"evenstride-plan-{athlete}.md").exists()
+        assert (folder / f"evenstride-plan-{athlete}.ics").exists()
+        assert list((folder / f"evenstride-plan-{athlete}-fit").glob("*.fit"))
+    audit = (home / "audit.html").read_text()
+    assert "report-season.html" in audit and "<svg" in audit
+    assert out.index("season   orange shift") < out.index("default  no verdict")
 
 
 def test_local_connector_is_an_entry_point_plugin() -> None:
