@@ -134,24 +134,40 @@ def decode_records(
 
     "timestamp" is int64 Unix seconds (-1 where missing); the other columns are float64 with NaN
     for invalid or absent values. `records_frame` turns them into a DataFrame.
+    Most files use one record layout: its columns are then taken as decoded, without the
+    scatter into file order that several interleaved layouts need.
     """
     groups = [d for d in definitions if d.global_num == RECORD and d.offsets]
     total = sum(len(d.offsets) for d in groups)
-    out = {name: np.full(total, np.nan) for name in _VALUE_COLUMNS}
+    out: dict[str, np.ndarray] = {}
     seconds = np.full(total, -1, dtype=np.int64)
     if total == 0:
-        return _columns(out, seconds)
-    all_offsets = np.concatenate([np.asarray(d.offsets, dtype=np.int64) for d in groups])
-    order = np.argsort(all_offsets, kind="stable")
-    where = np.empty_like(order)
-    where[order] = np.arange(total)
+        return _columns(_fill_missing(out, total), seconds)
+    single = len(groups) == 1
+    if single:
+        where = np.arange(total)
+    else:
+        all_offsets = np.concatenate([np.asarray(d.offsets, dtype=np.int64) for d in groups])
+        order = np.argsort(all_offsets, kind="stable")
+        where = np.empty_like(order)
+        where[order] = np.arange(total)
+
+    def put(name: str, pos, values: np.ndarray) -> None:
+        if single and name not in out:
+            out[name] = values  # freshly decoded, owned, already in file order
+            return
+        column = out.get(name)
+        if column is None:
+            column = out[name] = np.full(total, np.nan)
+        column[pos] = values
+
     c_offs, c_ts = _timestamps(buf, definitions, compressed) if compressed else (None, None)
     wanted = set(RECORD_FIELDS) | {TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM}
     start = 0
     csd_parts: list[tuple[np.ndarray, np.ndarray]] = []
     for d in groups:
         n = len(d.offsets)
-        pos = where[start : start + n]
+        pos = slice(None) if single else where[start : start + n]
         start += n
         dtype, types = message_dtype(d, wanted)
         rows = strided_rows(buf, d, dtype)
@@ -163,21 +179,30 @@ def decode_records(
             offs = np.asarray(d.offsets, dtype=np.int64)
             at = np.minimum(np.searchsorted(c_offs, offs), len(c_offs) - 1)
             hit = c_offs[at] == offs
-            seconds[pos[hit]] = c_ts[at[hit]]
+            seconds[where[start - n : start][hit]] = c_ts[at[hit]]
         for num, bt in types.items():
             if num in (TIMESTAMP_FIELD, COMPRESSED_SPEED_DISTANCE_NUM):
                 continue
             name, scale, offset = _SPEC[num]
-            out[name][pos] = _column(rows[f"f{num}"], bt, scale, offset)
+            put(name, pos, _column(rows[f"f{num}"], bt, scale, offset))
         if SPEED_NUM in types and ENHANCED_SPEED_NUM not in types:
-            out["enhanced_speed"][pos] = out["speed"][pos]  # component: speed -> enhanced_speed
+            put("enhanced_speed", pos, out["speed"][pos].copy())  # component: speed -> enhanced
         if ALTITUDE_NUM in types and ENHANCED_ALTITUDE_NUM not in types:
-            out["enhanced_altitude"][pos] = out["altitude"][pos]
+            put("enhanced_altitude", pos, out["altitude"][pos].copy())
         if COMPRESSED_SPEED_DISTANCE_NUM in types:
-            csd_parts.append((pos, rows[f"f{COMPRESSED_SPEED_DISTANCE_NUM}"]))
+            csd_parts.append((where[start - n : start], rows[f"f{COMPRESSED_SPEED_DISTANCE_NUM}"]))
+    _fill_missing(out, total)
     if csd_parts:
         _expand_compressed_speed_distance(out, csd_parts)
     return _columns(out, seconds)
+
+
+def _fill_missing(out: dict[str, np.ndarray], total: int) -> dict[str, np.ndarray]:
+    """Columns no record layout carried: all NaN."""
+    for name in _VALUE_COLUMNS:
+        if name not in out:
+            out[name] = np.full(total, np.nan)
+    return out
 
 
 def _expand_compressed_speed_distance(

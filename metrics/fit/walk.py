@@ -77,6 +77,11 @@ def _parse_definition(
     return definition, dev_end
 
 
+# Normal data headers 0x00-0x3F name their local type in the low 4 bits (bits 4-5 reserved), so
+# one table slot per header byte lets the hot loop skip the masking and the "defined?" test.
+_DATA_HEADERS = [[h for h in range(0x40) if h & 0x0F == local] for local in range(16)]
+
+
 def _walk_messages(
     buf: bytes,
     pos: int,
@@ -84,18 +89,23 @@ def _walk_messages(
     cache: dict[bytes, Definition],
     compressed: list[tuple[int, int]],
 ) -> tuple[int, str | None]:
-    """Walk data/definition messages in [pos, end). Returns (stop position, error or None)."""
-    sizes = [-1] * 16
-    appends: list = [None] * 16
+    """Walk data/definition messages in [pos, end). Returns (stop position, error or None).
+
+    The loop body for an ordinary data message is one table lookup, one append and one addition:
+    `step[h]` is 1 + the message size for header byte h (0 while its local type is undefined).
+    """
+    step = [0] * 0x40
+    appends: list = [None] * 0x40
+    sizes = [-1] * 16  # for compressed-timestamp headers (local types 0-3)
     while pos < end:
         h = buf[pos]
         if h < 0x40:  # normal data message
-            local = h & 0x0F
-            size = sizes[local]
-            if size < 0:
+            s = step[h]
+            if not s:
+                local = h & 0x0F
                 return pos, f"data message uses undefined local message type {local} at byte {pos}"
-            appends[local](pos + 1)
-            pos += 1 + size
+            appends[h](pos + 1)
+            pos += s
         elif h >= 0x80:  # compressed-timestamp data message
             local = (h >> 5) & 0x03
             size = sizes[local]
@@ -111,7 +121,10 @@ def _walk_messages(
             definition, pos = parsed
             local = h & 0x0F
             sizes[local] = definition.size
-            appends[local] = definition.offsets.append
+            append = definition.offsets.append
+            for slot in _DATA_HEADERS[local]:
+                step[slot] = definition.size + 1
+                appends[slot] = append
     if pos > end:
         return pos, f"last message runs {pos - end} bytes past the end of the data"
     return pos, None
