@@ -47,10 +47,17 @@ RECORD_FIELDS = (
 
 
 def run_reader(path: Path, data: bytes) -> int:
+    """What read_fit returns: record columns (numpy) plus session/lap/device/event dicts."""
     from evenstride.metrics.fit import read_fit
 
-    ff = read_fit(data)
-    return len(ff.records)  # columns, as the reader returns them (no per-record dicts)
+    return read_fit(data).record_count
+
+
+def run_reader_frame(path: Path, data: bytes) -> int:
+    """The same, plus the pandas DataFrame of the records (built lazily by `FitFile.records`)."""
+    from evenstride.metrics.fit import read_fit
+
+    return len(read_fit(data).records)
 
 
 def run_fitparse(path: Path, data: bytes) -> int:
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"baselines: median of {base_runs} run(s), each after one warm-up\n"
     )
     head = (
-        f"{'file':52} {'KB':>7} {'records':>7} {'reader ms':>9} {'MB/s':>7} "
+        f"{'file':52} {'KB':>7} {'records':>7} {'reader ms':>9} {'MB/s':>7} {'+frame ms':>9} "
         f"{'fitparse ms':>11} {'MB/s':>5} {'ratio':>6}"
     )
     if not args.no_sdk:
@@ -146,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     reader_mbs, ratios, sdk_ratios, total = [], [], [], {"reader": 0.0, "fitparse": 0.0, "sdk": 0.0}
+    shared_mbs, shared_ratios, frame_mbs = [], [], []
     for path in files:
         data = path.read_bytes()
         mb = len(data) / 1e6
         try:
             n = run_reader(path, data)
             t_reader = median_time(run_reader, path, data, reader_runs)
+            t_frame = median_time(run_reader_frame, path, data, reader_runs)
         except Exception as exc:  # report and go on: the benchmark always finishes
             print(f"{label(path):52} reader failed: {type(exc).__name__}: {exc}")
             continue
@@ -162,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         reader_mbs.append(mb / t_reader)
         ratios.append(t_fp / t_reader)
+        frame_mbs.append(mb / t_frame)
+        if path.is_relative_to(SHARED_SAMPLES):
+            shared_mbs.append(mb / t_reader)
+            shared_ratios.append(t_fp / t_reader)
         total["reader"] += t_reader
         total["fitparse"] += t_fp
         row = (
             f"{label(path):52} {len(data) / 1024:7.0f} {n:7d} {t_reader * 1e3:9.2f} "
-            f"{mb / t_reader:7.1f} {t_fp * 1e3:11.0f} {mb / t_fp:5.2f} {t_fp / t_reader:6.0f}"
+            f"{mb / t_reader:7.1f} {t_frame * 1e3:9.2f} "
+            f"{t_fp * 1e3:11.0f} {mb / t_fp:5.2f} {t_fp / t_reader:6.0f}"
         )
         if not args.no_sdk:
             try:
@@ -180,16 +194,23 @@ def main(argv: list[str] | None = None) -> int:
 
     if not reader_mbs:
         return 0
-    med_mbs, med_ratio = statistics.median(reader_mbs), statistics.median(ratios)
+    # The issue's targets are medians "over the running samples" (../shared/fit-samples); the
+    # project's fixtures (22 near-identical 45 KB season files) are reported beside them.
+    target_mbs = shared_mbs or reader_mbs
+    target_ratios = shared_ratios or ratios
+    med_mbs, med_ratio = statistics.median(target_mbs), statistics.median(target_ratios)
     print()
-    print(f"files: {len(reader_mbs)}")
+    print(f"files: {len(reader_mbs)} ({len(shared_mbs)} shared running samples)")
     print(
-        f"reader median: {med_mbs:.1f} MB/s (target >= {TARGET_MB_S:.0f}: "
-        f"{'met' if med_mbs >= TARGET_MB_S else 'NOT met'})"
+        f"reader median over the running samples: {med_mbs:.1f} MB/s "
+        f"(target >= {TARGET_MB_S:.0f}: {'met' if med_mbs >= TARGET_MB_S else 'NOT met'}); "
+        f"all files {statistics.median(reader_mbs):.1f} MB/s; "
+        f"with the pandas DataFrame {statistics.median(frame_mbs):.1f} MB/s"
     )
     print(
-        f"median speed-up vs fitparse: {med_ratio:.0f}x (target >= {TARGET_RATIO:.0f}x: "
-        f"{'met' if med_ratio >= TARGET_RATIO else 'NOT met'}); "
+        f"median speed-up vs fitparse over the running samples: {med_ratio:.0f}x "
+        f"(target >= {TARGET_RATIO:.0f}x: {'met' if med_ratio >= TARGET_RATIO else 'NOT met'}); "
+        f"all files {statistics.median(ratios):.0f}x; "
         f"total time {total['fitparse'] / total['reader']:.0f}x"
     )
     if sdk_ratios:

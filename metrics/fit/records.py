@@ -7,6 +7,8 @@ here. Invalid values become NaN, profile scales are applied, and groups are merg
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -47,12 +49,24 @@ def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndar
 
 
 def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, dict[int, object]]:
-    """A structured dtype exposing the wanted scalar fields of a definition at their offsets."""
-    order = ">" if definition.big_endian else "<"
+    """A structured dtype exposing the wanted scalar fields of a definition at their offsets.
+
+    Cached by layout: a watch writes the same record layout in every file it records.
+    """
+    return _layout_dtype(
+        definition.big_endian, definition.fields, definition.size, frozenset(wanted)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _layout_dtype(
+    big_endian: bool, fields: tuple, size_total: int, wanted: frozenset[int]
+) -> tuple[np.dtype, dict[int, object]]:
+    order = ">" if big_endian else "<"
     names, formats, offsets = [], [], []
     types: dict[int, object] = {}
     pos = 0
-    for num, size, bt_byte in definition.fields:
+    for num, size, bt_byte in fields:
         bt = base_type(bt_byte)
         if num in wanted and num not in types:
             if num == COMPRESSED_SPEED_DISTANCE_NUM and size == 3:
@@ -67,7 +81,7 @@ def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, d
                 types[num] = bt
         pos += size
     dtype = np.dtype(
-        {"names": names, "formats": formats, "offsets": offsets, "itemsize": definition.size}
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": size_total}
     )
     return dtype, types
 
