@@ -213,6 +213,64 @@ def _raws_for(flat: tuple, plans: list[_FieldPlan], nums: set[int]) -> dict[int,
     return {p.num: _raw(flat, p) for p in plans if p.num in nums}
 
 
+def _render_expr(target, var: str, env: dict[str, Any], key: str) -> str:
+    """Python expression rendering raw int `var` as `target` (field or sub-field) would."""
+    if getattr(target.type, "name", None) in _DATE_TYPES:
+        return f"fromtimestamp({var} + EPOCH, UTC)"
+    values = enum_values(target.type)
+    if values:
+        env[f"enum{key}"] = values
+        return f"enum{key}.get({var}, {var})"
+    expr = var
+    if target.scale:
+        expr = f"{var} / {float(target.scale)!r}"
+    if target.offset:
+        expr = f"({expr}) - {target.offset!r}"
+    return expr
+
+
+def _fast_subfields(field, mtype) -> bool:
+    """Whether a field's sub-fields and components can be generated as straight-line code."""
+    for candidate in (field, *(field.subfields or ())):
+        for comp in candidate.components or ():
+            target = mtype.fields.get(comp.def_num)
+            if comp.accumulate or target is None or target.subfields:
+                return False
+    return True
+
+
+def _subfield_branches(field, scalar_index: dict[int, int]) -> list[tuple[str, Any]]:
+    """(condition on raw reference values, sub-field) in profile order; first match wins."""
+    out = []
+    for sub in field.subfields:
+        tests = [
+            f"f[{scalar_index[ref.def_num]}] == {ref.raw_value!r}"
+            for ref in sub.ref_fields
+            if ref.def_num in scalar_index
+        ]
+        if tests:
+            out.append((" or ".join(tests), sub))
+    return out
+
+
+def _emit_value(lines: list[str], env: dict[str, Any], mtype, target, key: str, pad: str) -> None:
+    """Code for one (sub-)field value of raw int v: its components first, then itself."""
+    for j, comp in enumerate(target.components or ()):
+        dest = mtype.fields[comp.def_num]
+        mask = (1 << comp.bits) - 1
+        lines.append(f"{pad}c = (v >> {comp.bit_offset}) & {mask}")
+        if enum_values(dest.type) or getattr(dest.type, "name", None) in _DATE_TYPES:
+            lines.append(f"{pad}m[{dest.name!r}] = {_render_expr(dest, 'c', env, f'{key}c{j}')}")
+        else:
+            expr = "c"
+            if comp.scale:
+                expr = f"c / {float(comp.scale)!r}"
+            if comp.offset:
+                expr = f"({expr}) - {comp.offset!r}"
+            lines.append(f"{pad}m[{dest.name!r}] = {expr}")
+    lines.append(f"{pad}m[{target.name!r}] = {_render_expr(target, 'v', env, key)}")
+
+
 def _compile_decoder(definition: Definition, mtype):
     """Generate `decode(buf, off) -> dict` for one definition.
 
@@ -220,7 +278,7 @@ def _compile_decoder(definition: Definition, mtype):
     scale, offset and enum table baked in; arrays, strings, sub-fields and components go through
     the generic helpers above. Semantics are identical either way; only the speed differs.
     """
-    st, plans, needs_raws = _compile(definition, mtype)
+    st, plans, _needs_raws = _compile(definition, mtype)
     env: dict[str, Any] = {
         "unpack_from": st.unpack_from,
         "fromtimestamp": datetime.fromtimestamp,
@@ -242,30 +300,25 @@ def _compile_decoder(definition: Definition, mtype):
         for ref in sub.ref_fields
     }
     lines = ["def decode(buf, off):", "    f = unpack_from(buf, off)", "    m = {}"]
-    if needs_raws:
-        env["ref_nums"] = ref_nums
-        lines.append("    raws = _raws_for(f, plans, ref_nums)")
+    env["ref_nums"] = ref_nums
+    scalar_index = {
+        p.num: p.first for p in plans if p.count == 1 and not p.bt.is_string and not p.bt.is_float
+    }
     for k, p in enumerate(plans):
         field, bt = p.field, p.bt
-        tname = getattr(field.type, "name", None)
-        values = enum_values(field.type)
         scalar_int = p.count == 1 and not bt.is_string and not bt.is_float
-        if p.simple and scalar_int:
-            name = repr(field.name)
+        if scalar_int and (p.simple or _fast_subfields(field, mtype)):
             lines.append(f"    v = f[{p.first}]")
             lines.append(f"    if v != {bt.invalid}:")
-            if tname in _DATE_TYPES:
-                lines.append(f"        m[{name}] = fromtimestamp(v + EPOCH, UTC)")
-            elif values:
-                env[f"enum{k}"] = values
-                lines.append(f"        m[{name}] = enum{k}.get(v, v)")
+            branches = _subfield_branches(field, scalar_index) if field.subfields else []
+            for i, (cond, sub) in enumerate(branches):
+                lines.append(f"        {'if' if i == 0 else 'elif'} {cond}:")
+                _emit_value(lines, env, mtype, sub, f"{k}_{i}", "            ")
+            if branches:
+                lines.append("        else:")
+                _emit_value(lines, env, mtype, field, f"{k}_b", "            ")
             else:
-                expr = "v"
-                if field.scale:
-                    expr = f"v / {float(field.scale)!r}"
-                if field.offset:
-                    expr = f"({expr}) - {field.offset!r}"
-                lines.append(f"        m[{name}] = {expr}")
+                _emit_value(lines, env, mtype, field, f"{k}_b", "        ")
             continue
         # Generic path: strings, floats, arrays, sub-fields and components.
         lines.append(f"    p = plans[{k}]")
@@ -274,6 +327,7 @@ def _compile_decoder(definition: Definition, mtype):
         if p.simple:
             lines.append("        fld = p.field")
         else:
+            lines.append("        raws = _raws_for(f, plans, ref_nums)")
             lines.append("        fld = _resolve_subfield(p.field, raws)")
             lines.append("        if fld.components:")
             lines.append("            _expand(m, mtype, fld, v, p.bt, raws)")
