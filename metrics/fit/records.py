@@ -36,6 +36,14 @@ _PROFILE_FIELD = MESSAGE_TYPES[RECORD].fields  # field 253 (date_time) is the sa
 _MAX_TIMESTAMP = 0xFFFFFFFE  # largest valid uint32 date_time
 
 
+def offset_array(definition: Definition) -> np.ndarray:
+    """The definition's message offsets as an int64 array, converted from the list once."""
+    cached = definition.offset_cache
+    if cached is None or len(cached) != len(definition.offsets):
+        cached = definition.offset_cache = np.array(definition.offsets, dtype=np.int64)
+    return cached
+
+
 def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndarray:
     """Gather all messages of one definition as structured rows (one fancy-index, no loop).
 
@@ -45,7 +53,7 @@ def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndar
     size = dtype.itemsize
     count = len(buf) - size + 1
     opaque = np.ndarray(shape=(count,), dtype=np.dtype((np.void, size)), buffer=buf, strides=(1,))
-    return opaque[np.asarray(definition.offsets, dtype=np.intp)].view(dtype)
+    return opaque[offset_array(definition)].view(dtype)
 
 
 def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, dict[int, object]]:
@@ -118,7 +126,7 @@ def _timestamps(
             continue
         raw = strided_rows(buf, d, dtype)[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
         ok = (raw >= 0) & (raw <= _MAX_TIMESTAMP)  # an invalid full timestamp is no reference
-        offs.append(np.asarray(d.offsets, dtype=np.int64)[ok])
+        offs.append(offset_array(d)[ok])
         values.append(raw[ok])
         full.append(np.ones(int(ok.sum()), dtype=bool))
     comp = np.asarray(compressed, dtype=np.int64).reshape(-1, 2)
@@ -161,7 +169,7 @@ def decode_records(
     if single:
         where = np.arange(total)
     else:
-        all_offsets = np.concatenate([np.asarray(d.offsets, dtype=np.int64) for d in groups])
+        all_offsets = np.concatenate([offset_array(d) for d in groups])
         order = np.argsort(all_offsets, kind="stable")
         where = np.empty_like(order)
         where[order] = np.arange(total)
@@ -190,7 +198,7 @@ def decode_records(
             raw[raw == 0xFFFFFFFF] = -1
             seconds[pos] = raw
         if c_offs is not None and len(c_offs):
-            offs = np.asarray(d.offsets, dtype=np.int64)
+            offs = offset_array(d)
             at = np.minimum(np.searchsorted(c_offs, offs), len(c_offs) - 1)
             hit = c_offs[at] == offs
             seconds[where[start - n : start][hit]] = c_ts[at[hit]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastcrc import crc16
 
@@ -27,6 +28,7 @@ class Definition:
     dev_size: int  # bytes of developer fields at the end (skipped)
     size: int  # payload size of one data message
     offsets: list[int] = field(default_factory=list)  # payload start of each data message
+    offset_cache: Any = None  # numpy copy of `offsets`, made once by the record decoder
 
 
 @dataclass(slots=True)
