@@ -321,22 +321,30 @@ def _compile_decoder(definition: Definition, mtype):
                 _emit_value(lines, env, mtype, field, f"{k}_b", "        ")
             continue
         # Generic path: strings, floats, arrays, sub-fields and components.
-        lines.append(f"    p = plans[{k}]")
-        lines.append("    v = _raw(f, p)")
-        lines.append("    if v is not None:")
+        pad = "    "
+        if p.count > 1 and not bt.is_float and not bt.is_string:
+            # arrays are usually all invalid (e.g. cycling power phases in a run's laps)
+            invalid = (bt.invalid,) * p.count
+            lines.append(f"    if f[{p.first}:{p.first + p.count}] != {invalid!r}:")
+            pad = "        "
+        lines.append(f"{pad}p = plans[{k}]")
+        lines.append(f"{pad}v = _raw(f, p)")
+        lines.append(f"{pad}if v is not None:")
+        body = []
         if p.simple:
-            lines.append("        fld = p.field")
+            body.append("    fld = p.field")
         else:
-            lines.append("        raws = _raws_for(f, plans, ref_nums)")
-            lines.append("        fld = _resolve_subfield(p.field, raws)")
-            lines.append("        if fld.components:")
-            lines.append("            _expand(m, mtype, fld, v, p.bt, raws)")
-        lines.append("        if isinstance(v, tuple):")
-        lines.append(
-            "            m[fld.name] = tuple(None if r is None else _render(fld, r) for r in v)"
+            body.append("    raws = _raws_for(f, plans, ref_nums)")
+            body.append("    fld = _resolve_subfield(p.field, raws)")
+            body.append("    if fld.components:")
+            body.append("        _expand(m, mtype, fld, v, p.bt, raws)")
+        body.append("    if isinstance(v, tuple):")
+        body.append(
+            "        m[fld.name] = tuple(None if r is None else _render(fld, r) for r in v)"
         )
-        lines.append("        else:")
-        lines.append("            m[fld.name] = _render(fld, v)")
+        body.append("    else:")
+        body.append("        m[fld.name] = _render(fld, v)")
+        lines.extend(pad + line for line in body)
     lines.append("    return m")
     exec(compile("\n".join(lines), f"<fit decoder {mtype.name}>", "exec"), env)  # noqa: S102
     return env["decode"]
