@@ -380,6 +380,11 @@ def _sync_step(store: Any, athlete: str, source: str, out: AthleteOutcome) -> in
         out.failures.append(f"sync {source}")
         return int(getattr(exc, "exit_code", EXIT_SOME_FAILED) or EXIT_SOME_FAILED)
     log.info("%s", summary.line())
+    for item in summary.failed:  # the summary line only counts them: say which and why
+        log.warning(
+            "%s: %s activity %s failed: %s",
+            athlete, source, item.get("activity_id"), redact(str(item.get("reason"))),
+        )  # fmt: skip
     added = summary.imported + getattr(summary, "partial", 0)
     text = f"sync {source}{' FAILED' if summary.exit_code else ''}"
     if added or not summary.exit_code:

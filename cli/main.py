@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -94,8 +95,15 @@ cli.add_command(audit_cmd)
 
 def main() -> None:
     """Console-script entry point: user errors become one line and an exit code, never a traceback."""
+    if not logging.getLogger().handlers:
+        # Without a handler, Python prints WARNING records (ours: "reading Garmin again", and
+        # libraries') to stderr through logging.lastResort, beside the one-line error.
+        # `nightly` logs to its own file; everything else reports through its output.
+        logging.getLogger().addHandler(logging.NullHandler())
     try:
-        cli.main(prog_name="evenstride", standalone_mode=False)
+        # Without standalone mode click *returns* the code of `ctx.exit(code)` instead of
+        # exiting with it (nightly, import, sync strava use ctx.exit): keep it.
+        rv = cli.main(prog_name="evenstride", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -115,7 +123,7 @@ def main() -> None:
             f"evenstride: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}", err=True
         )
         sys.exit(exitcodes.STORAGE)
-    sys.exit(exitcodes.OK)
+    sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else exitcodes.OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -19,14 +20,24 @@ from evenstride.planner import (
     rules_tables,
 )
 from evenstride.plans import last_plan, make_plan, plans_dir, save_plan
+from evenstride.store.archive import make_private_dir
 
 FORMATS = ("md", "html", "json", "ics", "fit")
 __all__ = ["last_plan", "make_plan", "plan_cmd", "plans_dir", "save_plan", "write_formats"]
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file 0600 (plans are health data; whatever the umask), like the rest of --home."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, 0o600)
+
+
 def write_formats(plan: Plan, out: Path, formats: tuple[str, ...]) -> list[Path]:
-    """Write the plan in each format under `out`; returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the plan in each format under `out` (new folders 0700, files 0600); returns the
+    files written."""
+    make_private_dir(out)
     written = []
     stem = f"evenstride-plan-{plan.athlete}"
     text = {
@@ -38,13 +49,13 @@ def write_formats(plan: Plan, out: Path, formats: tuple[str, ...]) -> list[Path]
     for fmt in formats:
         if fmt == "fit":
             folder = out / f"{stem}-fit"
-            folder.mkdir(exist_ok=True)
+            make_private_dir(folder)
             for name, data in fit_workouts(plan).items():
-                (folder / name).write_bytes(data)
+                _write_private(folder / name, data)
                 written.append(folder / name)
         else:
             path = out / f"{stem}.{fmt}"
-            path.write_bytes(text[fmt]())
+            _write_private(path, text[fmt]())
             written.append(path)
     return written
 

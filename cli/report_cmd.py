@@ -102,8 +102,10 @@ def build_reports(
 
 def write_html(path: Path, text: str) -> None:
     """Write atomically (temp file + rename), so a browser never shows half a report."""
+    from evenstride.store.archive import make_private_dir
+
     path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # new folders 0700 (the file itself is 0600: mkstemp)
     fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -45,6 +45,7 @@ from evenstride.store.schema import (
 DB_NAME = "evenstride.sqlite3"
 ARCHIVE_DIR = "raw"
 DEFAULT_BUSY_TIMEOUT_S = 30.0
+BUSY_TIMEOUT_ENV = "EVENSTRIDE_DB_BUSY_TIMEOUT_S"  # seconds to wait for another writer's lock
 _BEGIN_OPTION = "evenstride_begin"  # execution option: "IMMEDIATE" (writes) or "DEFERRED" (reads)
 
 
@@ -97,7 +98,16 @@ def _translated(db_path: Path, busy_timeout_s: float) -> Iterator[None]:
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        orig = exc.orig
+        # SQLite rolls the whole transaction back on some errors (SQLITE_FULL, SQLITE_IOERR), so
+        # the ROLLBACK TO SAVEPOINT that follows fails ("no such savepoint") and would hide the
+        # real cause: report the earliest database error of the chain.
+        first: sa.exc.DBAPIError = exc
+        link = exc.__context__
+        while link is not None:
+            if isinstance(link, sa.exc.DBAPIError):
+                first = link
+            link = link.__context__
+        orig = first.orig
         if _is_locked(orig):
             raise StoreLockedError(
                 f"the database {db_path} is locked by another process (waited "
@@ -717,13 +727,29 @@ def _private_db_file(db_path: Path) -> None:
     os.chmod(db_path, 0o600)
 
 
-def open_store(home: Path | str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Store:
+def busy_timeout_from_env() -> float:
+    """`EVENSTRIDE_DB_BUSY_TIMEOUT_S` (seconds), else DEFAULT_BUSY_TIMEOUT_S."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise StoreError(f"{BUSY_TIMEOUT_ENV} must be a number of seconds >= 0, got {raw!r}")
+    return value
+
+
+def open_store(home: Path | str, *, busy_timeout_s: float | None = None) -> Store:
     """Open (creating and migrating as needed) the store in `home`.
 
     `home` is created 0700 if missing; the database is `home/evenstride.sqlite3` (0600) and raw
-    files go to `home/raw/`. A second process waits up to `busy_timeout_s` for a write lock before
-    StoreLockedError.
+    files go to `home/raw/`. A second process waits up to `busy_timeout_s` (default:
+    EVENSTRIDE_DB_BUSY_TIMEOUT_S, else 30 s) for a write lock before StoreLockedError.
     """
+    if busy_timeout_s is None:
+        busy_timeout_s = busy_timeout_from_env()
     home = Path(home).expanduser()
     db_path = home / DB_NAME
     try:

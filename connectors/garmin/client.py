@@ -49,6 +49,7 @@ from requests.adapters import HTTPAdapter
 from evenstride.connectors.garmin.errors import (
     ActivityFetchError,
     AuthRequiredError,
+    GarminError,
     RateLimitedError,
     UnavailableError,
 )
@@ -337,6 +338,36 @@ class GarminClient:
             is not _GONE
         )
 
+    def _refused(self) -> GarminError | None:
+        """Garmin answered 401 and garminconnect's silent token refresh did not cure it.
+
+        garminconnect swallows why its refresh failed, so refresh once more ourselves to tell
+        "refresh refused" (log in again: exit 3) from "refresh did not get through" (429: exit 4;
+        5xx or network: exit 5). None when this refresh worked (the caller may try again).
+        """
+        refresh = getattr(self._api.client, "_refresh_di_token", None)
+        if refresh is None:  # a garminconnect without it: cannot tell, keep the old answer
+            return AuthRequiredError("Garmin refused the saved tokens and refreshing them failed")
+        try:
+            refresh()
+        except GarminConnectAuthenticationError as e:
+            m = re.search(r"refresh failed: (\d{3})", str(e))
+            status = int(m.group(1)) if m else None
+            if status in (427, 429):
+                return RateLimitedError(
+                    f"Garmin answered {status} (rate limited) while refreshing the login tokens"
+                )
+            if status is not None and status >= 500:
+                return UnavailableError(
+                    f"Garmin Connect unavailable while refreshing the login tokens: HTTP {status}"
+                )
+            return AuthRequiredError("Garmin refused the saved tokens and refreshing them failed")
+        except Exception as e:  # noqa: BLE001 - curl_cffi/requests network errors
+            return UnavailableError(
+                "Garmin Connect unavailable while refreshing the login tokens: " + _network_cause(e)
+            )
+        return None
+
     def _write(
         self,
         what: str,
@@ -355,8 +386,12 @@ class GarminClient:
                     f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
                 ) from e
             except GarminConnectAuthenticationError as e:
-                raise AuthRequiredError(
-                    "Garmin refused the saved tokens and refreshing them failed"
+                refused = self._refused()
+                if refused is None and attempt + 1 < attempts:
+                    continue
+                raise refused or UnavailableError(
+                    f"Garmin refused the tokens, then accepted a refresh, while {what}: "
+                    "run it again"
                 ) from e
             except GarminConnectNotFoundError as e:
                 if missing_ok:
@@ -368,7 +403,14 @@ class GarminClient:
                     raise RateLimitedError(
                         f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
                     ) from e
-                if status in (401, 403):
+                if status == 401:
+                    refused = self._refused()
+                    if refused is None and attempt + 1 < attempts:
+                        continue
+                    raise refused or AuthRequiredError(
+                        f"Garmin refused access (HTTP {status})"
+                    ) from e
+                if status == 403:
                     raise AuthRequiredError(f"Garmin refused access (HTTP {status})") from e
                 if status is not None and 400 <= status < 500:
                     raise UnavailableError(f"Garmin refused it (HTTP {status}) while {what}") from e
@@ -396,8 +438,12 @@ class GarminClient:
                     f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
                 ) from e
             except GarminConnectAuthenticationError as e:
-                raise AuthRequiredError(
-                    "Garmin refused the saved tokens and refreshing them failed"
+                refused = self._refused()
+                if refused is None and attempt + 1 < attempts:
+                    continue
+                raise refused or UnavailableError(
+                    f"Garmin refused the tokens, then accepted a refresh, while {what}: "
+                    "run it again"
                 ) from e
             except GarminConnectNotFoundError as e:
                 if per_activity:
@@ -409,7 +455,14 @@ class GarminClient:
                     raise RateLimitedError(
                         f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
                     ) from e
-                if status in (401, 403) and not per_activity:
+                if status == 401:
+                    refused = self._refused()
+                    if refused is None and attempt + 1 < attempts:
+                        continue
+                    raise refused or AuthRequiredError(
+                        f"Garmin refused access (HTTP {status})"
+                    ) from e
+                if status == 403 and not per_activity:
                     raise AuthRequiredError(f"Garmin refused access (HTTP {status})") from e
                 if status is not None and 400 <= status < 500:
                     if per_activity:
