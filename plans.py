@@ -12,7 +12,7 @@ from pathlib import Path
 from evenstride.analysis import plan_inputs
 from evenstride.planner import Plan, build_plan
 from evenstride.store import Store
-from evenstride.store.archive import make_private_dir
+from evenstride.store.archive import write_private_file
 
 
 def plans_dir(home: Path, athlete: str) -> Path:
@@ -26,14 +26,7 @@ def last_plan(home: Path, athlete: str) -> Plan | None:
 
 
 def save_plan(home: Path, plan: Plan) -> Path:
-    folder = plans_dir(home, plan.athlete)
-    make_private_dir(folder)
-    path = folder / "latest.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(plan.to_json())
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return path
+    return write_private_file(plans_dir(home, plan.athlete) / "latest.json", plan.to_json())
 
 
 def make_plan(store: Store, home: Path, athlete: str, *, today: date, weeks: int) -> Plan:

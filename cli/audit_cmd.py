@@ -15,10 +15,11 @@ from typing import Any
 import click
 
 from evenstride.cli import exitcodes
-from evenstride.cli.audit_html import render_audit_html, report_file_name, write_atomic
+from evenstride.cli.audit_html import render_audit_html, report_file_name
 from evenstride.cli.common import Fail, dump_csv, dump_json, home_of, store_of, table
 from evenstride.metrics.audit import COLUMNS, TABLE_HEADERS, AuditRow, audit_row, order, table_cells
 from evenstride.store import Store
+from evenstride.store.archive import write_private_file
 
 FORMATS = ("table", "csv", "json", "html")
 SYNC_SOURCES = ("garmin", "strava")
@@ -94,7 +95,7 @@ def write_reports(store: Store, folder: Path, names: list[str]) -> dict[str, str
         try:
             reports = build_reports(store, name, None, detail=True)
             title = f"evenstride report: {name}"
-            write_atomic(folder / report_file_name(name), render_html(reports, title=title))
+            write_private_file(folder / report_file_name(name), render_html(reports, title=title))
         except Exception:  # noqa: BLE001 - one report must not cost the whole audit
             log.warning("report for %s could not be written", name, exc_info=True)
             continue
@@ -165,7 +166,7 @@ def _write_html(store: Store, out: Path, rows: list[AuditRow], day: date) -> Non
             if written is not None
             else {r.athlete: report_file_name(r.athlete) for r in rows}
         )
-        write_atomic(out, render_audit_html(rows, today=day, links=links))
+        write_private_file(out, render_audit_html(rows, today=day, links=links))
     except OSError as exc:
         raise Fail(f"cannot write {out}: {exc.strerror or exc}", exitcodes.STORAGE) from None
     n = "no" if not written else str(len(written))

@@ -7,15 +7,11 @@ Content-Security-Policy (no scripts at all) is a second line of defence, not the
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import html
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import date
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -140,18 +136,3 @@ def render_audit_html(
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         "</body></html>\n"
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file + rename, so a browser never shows half a page; 0600 like the
-    rest of an athlete's data."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".audit-", suffix=".html", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

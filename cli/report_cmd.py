@@ -7,9 +7,6 @@ live in `cli.report_render` (terminal) and `cli.report_html` (self-contained HTM
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from evenstride.metrics.report_data import (
     runs_records,
 )
 from evenstride.store import Store
+from evenstride.store.archive import write_private_file
 from evenstride.store.errors import StoreError
 
 SYNC_SOURCES = ("garmin", "strava")
@@ -102,19 +100,7 @@ def build_reports(
 
 def write_html(path: Path, text: str) -> None:
     """Write atomically (temp file + rename), so a browser never shows half a report."""
-    from evenstride.store.archive import make_private_dir
-
-    path = path.expanduser()
-    make_private_dir(path.parent)  # new folders 0700 (the file itself is 0600: mkstemp)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private_file(path, text)
 
 
 @click.command("report")

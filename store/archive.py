@@ -65,6 +65,27 @@ def make_private_dir(path: Path, *, sync: bool = True) -> None:
                 _fsync_dir(d.parent)
 
 
+def write_private_file(path: Path, data: bytes | str) -> Path:
+    """Write a file atomically (temp file + rename), 0600, creating missing folders 0700.
+
+    For reports, audits and plans under --home: a reader never sees half a file, and an
+    athlete's data stays private to the user.
+    """
+    path = Path(path).expanduser()
+    make_private_dir(path.parent)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:  # mkstemp creates the file 0600
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 class RawArchive:
     """The raw-file archive under one folder (normally `<home>/raw`)."""
 
