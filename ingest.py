@@ -369,7 +369,9 @@ class Job:
     error: str | None = None
 
 
-PARALLEL_MIN_FILES = 64  # below this, starting worker processes (numpy, pandas) costs more than it saves
+PARALLEL_MIN_FILES = (
+    64  # below this, starting worker processes (numpy, pandas) costs more than it saves
+)
 
 
 def _pool(n_workers: int) -> ProcessPoolExecutor | None:
