@@ -320,7 +320,21 @@ def _compile_decoder(definition: Definition, mtype):
             else:
                 _emit_value(lines, env, mtype, field, f"{k}_b", "        ")
             continue
-        # Generic path: strings, floats, arrays, sub-fields and components.
+        if p.simple and p.count > 1 and not bt.is_string and not bt.is_float:
+            # arrays of a plain integer type (e.g. time in each HR zone): rendered inline
+            invalid = (bt.invalid,) * p.count
+            lines.append(f"    vals = f[{p.first}:{p.first + p.count}]")
+            lines.append(f"    if vals != {invalid!r}:")
+            expr = _render_expr(field, "x", env, f"{k}_a")
+            if bt.name == "byte":  # byte arrays keep every element
+                lines.append(f"        m[{field.name!r}] = tuple({expr} for x in vals)")
+            else:
+                lines.append(
+                    f"        m[{field.name!r}] = "
+                    f"tuple(None if x == {bt.invalid} else {expr} for x in vals)"
+                )
+            continue
+        # Generic path: strings, floats, arrays with sub-fields or components.
         pad = "    "
         if p.count > 1 and not bt.is_float and not bt.is_string:
             # arrays are usually all invalid (e.g. cycling power phases in a run's laps)

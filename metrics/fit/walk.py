@@ -7,13 +7,16 @@ This pass is the reader's speed limit, so its inner loop is kept deliberately pl
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from fastcrc import crc16
 
 from evenstride.metrics.fit.errors import FitReadError
+from evenstride.metrics.fit.profile import DICT_MESSAGES, RECORD
 
 _HEADER = struct.Struct("<BBHI4s")
 
@@ -88,7 +91,7 @@ _RUN_BLOCK = 256  # ... and by each further slice once the run proved long
 _ONE_BYTE = [bytes([h]) for h in range(0x40)]
 
 
-def _walk_messages(
+def _walk_messages_py(
     buf: bytes,
     pos: int,
     end: int,
@@ -169,6 +172,154 @@ def _walk_messages(
     if pos > end:
         return pos, f"last message runs {pos - end} bytes past the end of the data"
     return pos, None
+
+
+# --------------------------------------------------------------------------- compiled header walk
+# The same walk compiled with numba: it only records where data messages start and which
+# definition message (by ordinal) they follow; Python then parses the few definitions and groups
+# the positions per layout with numpy. 10-50x faster than the loop above on real files. The
+# Python loop stays as the reference and the fallback (no numba, or EVENSTRIDE_NO_JIT=1).
+
+try:  # pragma: no cover - exercised through _walk_messages
+    if os.environ.get("EVENSTRIDE_NO_JIT"):
+        raise ImportError("disabled by EVENSTRIDE_NO_JIT")
+    from numba import njit
+except ImportError:  # pragma: no cover
+    njit = None
+
+DECODED = frozenset(DICT_MESSAGES) | {RECORD}  # the messages the reader decodes
+
+
+def _kernel_source(buf, pos, end, out_pos, out_def, def_starts, comp_pos, comp_off):
+    """Walk headers in [pos, end): (stop, n messages, n definitions, n compressed, error code)."""
+    sizes = np.full(16, -1, np.int64)
+    defid = np.full(16, -1, np.int64)
+    n = 0
+    nd = 0
+    nc = 0
+    while pos < end:
+        h = buf[pos]
+        if h < 0x40:
+            local = h & 0x0F
+            s = sizes[local]
+            if s < 0:
+                return pos, n, nd, nc, 1
+            out_pos[n] = pos + 1
+            out_def[n] = defid[local]
+            n += 1
+            pos += 1 + s
+        elif h >= 0x80:
+            local = (h >> 5) & 3
+            s = sizes[local]
+            if s < 0:
+                return pos, n, nd, nc, 1
+            out_pos[n] = pos + 1
+            out_def[n] = defid[local]
+            n += 1
+            comp_pos[nc] = pos + 1
+            comp_off[nc] = h & 0x1F
+            nc += 1
+            pos += 1 + s
+        else:
+            if pos + 6 > end:
+                return pos, n, nd, nc, 2
+            nf = buf[pos + 5]
+            fe = pos + 6 + 3 * nf
+            if fe > end:
+                return pos, n, nd, nc, 2
+            size = 0
+            for i in range(nf):
+                size += buf[pos + 7 + 3 * i]
+            de = fe
+            if h & 0x20:
+                if fe + 1 > end:
+                    return pos, n, nd, nc, 2
+                ndv = buf[fe]
+                de = fe + 1 + 3 * ndv
+                if de > end:
+                    return pos, n, nd, nc, 2
+                for i in range(ndv):
+                    size += buf[fe + 2 + 3 * i]
+            local = h & 0x0F
+            sizes[local] = size
+            defid[local] = nd
+            def_starts[nd] = pos
+            nd += 1
+            pos = de
+    if pos > end:
+        return pos, n, nd, nc, 3
+    return pos, n, nd, nc, 0
+
+
+_kernel = njit(cache=True, nogil=True)(_kernel_source) if njit is not None else None
+
+
+def _walk_messages_jit(
+    buf: bytes,
+    pos: int,
+    end: int,
+    cache: dict[bytes, Definition],
+    compressed: list[tuple[int, int]],
+) -> tuple[int, str | None]:
+    """`_walk_messages_py`, with the per-message loop compiled (same results, same errors)."""
+    u8 = np.frombuffer(buf, dtype=np.uint8)
+    span = max(end - pos, 0) + 1
+    out_pos = np.empty(span, np.int64)
+    out_def = np.empty(span, np.int64)
+    def_starts = np.empty(span // 6 + 2, np.int64)
+    comp_pos = np.empty(span, np.int64)
+    comp_off = np.empty(span, np.int64)
+    stop, n, nd, nc, err = _kernel(u8, pos, end, out_pos, out_def, def_starts, comp_pos, comp_off)
+    definitions: list[Definition] = []
+    for start in def_starts[:nd].tolist():
+        parsed = _parse_definition(buf, start, end, cache)
+        if parsed is None:  # pragma: no cover - the kernel checked the same bounds
+            return start, f"definition message at byte {start} runs past the end of the data"
+        definitions.append(parsed[0])
+    if n:
+        unique: dict[int, int] = {}
+        ord_to_uid = np.array(
+            [unique.setdefault(id(d), len(unique)) for d in definitions], dtype=np.int64
+        )
+        layouts = list({id(d): d for d in definitions}.values())
+        uids = ord_to_uid[out_def[:n]]
+        order = np.argsort(uids, kind="stable")
+        grouped = out_pos[:n][order]
+        bounds = np.cumsum(np.bincount(uids, minlength=len(layouts)))
+        first = 0
+        everything = bool(nc or compressed)  # compressed timestamps need every message's time
+        for definition, last in zip(layouts, bounds.tolist(), strict=True):
+            chunk = grouped[first:last]
+            first = last
+            if not len(chunk) or not (everything or definition.global_num in DECODED):
+                continue  # e.g. thousands of HRV messages nobody reads: skip the list
+            if not definition.offsets and definition.offset_cache is None:
+                definition.offset_cache = chunk.copy()  # saves the record decoder a conversion
+            definition.offsets.extend(chunk.tolist())
+    if nc:
+        compressed.extend(zip(comp_pos[:nc].tolist(), comp_off[:nc].tolist(), strict=True))
+    if err == 1:
+        h = buf[stop]
+        local = (h >> 5) & 0x03 if h >= 0x80 else h & 0x0F
+        return stop, f"data message uses undefined local message type {local} at byte {stop}"
+    if err == 2:
+        return stop, f"definition message at byte {stop} runs past the end of the data"
+    if err == 3:
+        return stop, f"last message runs {stop - end} bytes past the end of the data"
+    return stop, None
+
+
+def _walk_messages(
+    buf: bytes,
+    pos: int,
+    end: int,
+    cache: dict[bytes, Definition],
+    compressed: list[tuple[int, int]],
+) -> tuple[int, str | None]:
+    """Walk data/definition messages in [pos, end): compiled when numba is there."""
+    if _kernel is not None:
+        return _walk_messages_jit(buf, pos, end, cache, compressed)
+    return _walk_messages_py(buf, pos, end, cache, compressed)
 
 
 def _drop_messages_beyond(definitions: list[Definition], compressed: list, limit: int) -> None:
