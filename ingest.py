@@ -130,18 +130,13 @@ def ingest_file(
     force: bool = False,
 ) -> IngestResult:
     """Archive, decode and store one FIT file. Idempotent on (athlete, source, id) and on content."""
-    sha = store.archive.put(data)
-    source_id = source_id or sha
-    existing = store.find_activity(athlete, source, source_id) or store.find_activity_by_sha(
-        athlete, sha
-    )
-    if existing and existing["status"] != "failed" and not force:
-        return IngestResult(
-            "duplicate", sha, existing["id"], file_name=file_name, sport=existing.get("sport")
-        )
+    job = Job(data, source=source, source_id=source_id, file_name=file_name, extra=extra)
+    prepared = _prepare(store, job, athlete, force)
+    if isinstance(prepared, IngestResult):
+        return prepared
     return store_analysis(
-        store, analyse(data, label=file_name or sha), sha, source, source_id, athlete,
-        file_name, extra,
+        store, analyse(data, label=file_name or prepared), prepared, source,
+        source_id or prepared, athlete, file_name, extra,
     )  # fmt: skip
 
 

@@ -78,4 +78,3 @@ def compatible(declared: BaseType, field: object) -> bool:
 
 
 FIT_EPOCH_UNIX = 631065600  # 1989-12-31T00:00:00Z
-MIN_DATE_TIME = 0x10000000  # smaller date_time values are relative (seconds since power-on)

@@ -86,7 +86,7 @@ class _FieldPlan:
     simple: bool  # no sub-fields, no components: render directly
 
 
-def _compile(definition: Definition, mtype) -> tuple[struct.Struct, list[_FieldPlan], bool]:
+def _compile(definition: Definition, mtype) -> tuple[struct.Struct, list[_FieldPlan]]:
     """Struct layout plus the known fields; unknown fields and odd sizes are skipped once here."""
     fmt = [">" if definition.big_endian else "<"]
     plans: list[_FieldPlan] = []
@@ -115,8 +115,7 @@ def _compile(definition: Definition, mtype) -> tuple[struct.Struct, list[_FieldP
         index += count
     if definition.dev_size:
         fmt.append(f"{definition.dev_size}x")
-    needs_raws = any(not p.simple for p in plans)
-    return struct.Struct("".join(fmt)), plans, needs_raws
+    return struct.Struct("".join(fmt)), plans
 
 
 def _raw(flat: tuple, p: _FieldPlan) -> Any:
@@ -278,7 +277,7 @@ def _compile_decoder(definition: Definition, mtype):
     scale, offset and enum table baked in; arrays, strings, sub-fields and components go through
     the generic helpers above. Semantics are identical either way; only the speed differs.
     """
-    st, plans, _needs_raws = _compile(definition, mtype)
+    st, plans = _compile(definition, mtype)
     env: dict[str, Any] = {
         "unpack_from": st.unpack_from,
         "fromtimestamp": datetime.fromtimestamp,

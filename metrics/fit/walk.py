@@ -85,10 +85,6 @@ def _parse_definition(
 # Normal data headers 0x00-0x3F name their local type in the low 4 bits (bits 4-5 reserved), so
 # one table slot per header byte lets the hot loop skip the masking and the "defined?" test.
 _DATA_HEADERS = [[h for h in range(0x40) if h & 0x0F == local] for local in range(16)]
-_RUN_PROBE = 8  # identical headers in a row before looking ahead (HRV comes in runs of 7-8)
-_RUN_FIRST = 16  # messages looked at by the first slice of a run
-_RUN_BLOCK = 256  # ... and by each further slice once the run proved long
-_ONE_BYTE = [bytes([h]) for h in range(0x40)]
 
 
 def _walk_messages_py(
@@ -100,15 +96,12 @@ def _walk_messages_py(
 ) -> tuple[int, str | None]:
     """Walk data/definition messages in [pos, end). Returns (stop position, error or None).
 
-    The loop body for an ordinary data message is one table lookup, one append and one addition:
+    The reference walk, and the fallback without numba. The loop body for an ordinary data message is one table lookup, one append and one addition:
     `step[h]` is 1 + the message size for header byte h (0 while its local type is undefined).
     """
     step = [0] * 0x40
     appends: list = [None] * 0x40
-    extends: list = [None] * 0x40
     sizes = [-1] * 16  # for compressed-timestamp headers (local types 0-3)
-    last = -1
-    repeats = 0
     while pos < end:
         h = buf[pos]
         if h < 0x40:  # normal data message
@@ -116,35 +109,6 @@ def _walk_messages_py(
             if not s:
                 local = h & 0x0F
                 return pos, f"data message uses undefined local message type {local} at byte {pos}"
-            if h == last:
-                repeats += 1
-                if repeats >= _RUN_PROBE:
-                    # A run of identical messages (records without HRV interleaved): the header
-                    # bytes at the expected message starts are one strided slice; its leading
-                    # bytes equal to h count how many messages in a row are of this type.
-                    width = _RUN_FIRST  # look a little ahead first: most runs are short
-                    while True:
-                        block = buf[pos : min(end, pos + s * width) : s]
-                        n = len(block) - len(block.lstrip(_ONE_BYTE[h]))
-                        while n and pos + n * s > end:  # the last one must fit in the data
-                            n -= 1
-                        if n < 2:
-                            break
-                        extends[h](range(pos + 1, pos + n * s, s))
-                        pos += n * s
-                        if n < len(block):
-                            break
-                        width = _RUN_BLOCK
-                    repeats = 0
-                    if pos >= end:
-                        break
-                    h = buf[pos]
-                    if h >= 0x40 or not step[h]:
-                        continue
-                    s = step[h]
-            else:
-                last = h
-                repeats = 0
             appends[h](pos + 1)
             pos += s
         elif h >= 0x80:  # compressed-timestamp data message
@@ -163,12 +127,9 @@ def _walk_messages_py(
             local = h & 0x0F
             sizes[local] = definition.size
             append = definition.offsets.append
-            extend = definition.offsets.extend
             for slot in _DATA_HEADERS[local]:
                 step[slot] = definition.size + 1
                 appends[slot] = append
-                extends[slot] = extend
-            last = -1
     if pos > end:
         return pos, f"last message runs {pos - end} bytes past the end of the data"
     return pos, None
