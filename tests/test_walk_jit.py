@@ -19,12 +19,14 @@ def _run(fn, data: bytes):
     cache: dict = {}
     compressed: list = []
     stop, error = fn(data, data[0], len(data) - 2, cache, compressed)
+    for d in cache.values():
+        d.finalise()
     # the compiled walk keeps offsets only for the messages the reader decodes (unless the file
     # has compressed timestamps); those must be identical
     keep = bool(compressed) or None
     layouts = sorted(
         (
-            (d.global_num, d.fields, d.dev_size, tuple(d.offsets))
+            (d.global_num, d.fields, d.dev_size, tuple(d.offsets.tolist()))
             for d in cache.values()
             if keep or d.global_num in W.DECODED
         ),

@@ -377,4 +377,4 @@ def decode_dict_messages(buf: bytes, definition: Definition) -> list[tuple[int, 
     decode = _decoder_for(
         definition.global_num, definition.big_endian, definition.fields, definition.dev_size
     )
-    return [(off, decode(buf, off)) for off in definition.offsets]
+    return [(off, decode(buf, off)) for off in definition.offsets.tolist()]

@@ -40,7 +40,7 @@ def read_fit(
         }
         for d in w.definitions:
             name = DICT_MESSAGES.get(d.global_num)
-            if name and d.offsets:
+            if name and len(d.offsets):
                 messages[name].extend(decode_dict_messages(buf, d))
     except FitReadError:
         raise

@@ -36,14 +36,6 @@ _PROFILE_FIELD = MESSAGE_TYPES[RECORD].fields  # field 253 (date_time) is the sa
 _MAX_TIMESTAMP = 0xFFFFFFFE  # largest valid uint32 date_time
 
 
-def offset_array(definition: Definition) -> np.ndarray:
-    """The definition's message offsets as an int64 array, converted from the list once."""
-    cached = definition.offset_cache
-    if cached is None or len(cached) != len(definition.offsets):
-        cached = definition.offset_cache = np.array(definition.offsets, dtype=np.int64)
-    return cached
-
-
 def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndarray:
     """Gather all messages of one definition as structured rows (one fancy-index, no loop).
 
@@ -53,7 +45,7 @@ def strided_rows(buf: bytes, definition: Definition, dtype: np.dtype) -> np.ndar
     size = dtype.itemsize
     count = len(buf) - size + 1
     opaque = np.ndarray(shape=(count,), dtype=np.dtype((np.void, size)), buffer=buf, strides=(1,))
-    return opaque[offset_array(definition)].view(dtype)
+    return opaque[definition.offsets].view(dtype)
 
 
 def message_dtype(definition: Definition, wanted: set[int]) -> tuple[np.dtype, dict[int, object]]:
@@ -119,14 +111,14 @@ def _timestamps(
     """
     offs, values, full = [], [], []
     for d in definitions:
-        if not d.offsets or not any(f[0] == TIMESTAMP_FIELD for f in d.fields):
+        if not len(d.offsets) or not any(f[0] == TIMESTAMP_FIELD for f in d.fields):
             continue
         dtype, types = message_dtype(d, {TIMESTAMP_FIELD})
         if TIMESTAMP_FIELD not in types:
             continue
         raw = strided_rows(buf, d, dtype)[f"f{TIMESTAMP_FIELD}"].astype(np.int64)
         ok = (raw >= 0) & (raw <= _MAX_TIMESTAMP)  # an invalid full timestamp is no reference
-        offs.append(offset_array(d)[ok])
+        offs.append(d.offsets[ok])
         values.append(raw[ok])
         full.append(np.ones(int(ok.sum()), dtype=bool))
     comp = np.asarray(compressed, dtype=np.int64).reshape(-1, 2)
@@ -159,7 +151,7 @@ def decode_records(
     Most files use one record layout: its columns are then taken as decoded, without the
     scatter into file order that several interleaved layouts need.
     """
-    groups = [d for d in definitions if d.global_num == RECORD and d.offsets]
+    groups = [d for d in definitions if d.global_num == RECORD and len(d.offsets)]
     total = sum(len(d.offsets) for d in groups)
     out: dict[str, np.ndarray] = {}
     seconds = np.full(total, -1, dtype=np.int64)
@@ -169,7 +161,7 @@ def decode_records(
     if single:
         where = np.arange(total)
     else:
-        all_offsets = np.concatenate([offset_array(d) for d in groups])
+        all_offsets = np.concatenate([d.offsets for d in groups])
         order = np.argsort(all_offsets, kind="stable")
         where = np.empty_like(order)
         where[order] = np.arange(total)
@@ -198,7 +190,7 @@ def decode_records(
             raw[raw == 0xFFFFFFFF] = -1
             seconds[pos] = raw
         if c_offs is not None and len(c_offs):
-            offs = offset_array(d)
+            offs = d.offsets
             at = np.minimum(np.searchsorted(c_offs, offs), len(c_offs) - 1)
             hit = c_offs[at] == offs
             seconds[where[start - n : start][hit]] = c_ts[at[hit]]
@@ -254,11 +246,16 @@ def _columns(out: dict[str, np.ndarray], seconds: np.ndarray) -> dict[str, np.nd
     return {"timestamp": unix, **out}
 
 
-def unix_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
-    """int64 Unix seconds (-1 = missing) -> tz-aware UTC DatetimeIndex with NaT."""
+def unix_to_datetime64(seconds: np.ndarray) -> np.ndarray:
+    """int64 Unix seconds (-1 = missing) -> datetime64[ns] (UTC) with NaT."""
     ts = seconds.astype("datetime64[s]").astype("datetime64[ns]")
     ts[seconds < 0] = np.datetime64("NaT", "ns")
-    return pd.DatetimeIndex(ts).tz_localize("UTC")
+    return ts
+
+
+def unix_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
+    """int64 Unix seconds (-1 = missing) -> tz-aware UTC DatetimeIndex with NaT."""
+    return pd.DatetimeIndex(unix_to_datetime64(seconds)).tz_localize("UTC")
 
 
 def records_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -7,15 +7,14 @@ This pass is the reader's speed limit, so its inner loop is kept deliberately pl
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from fastcrc import crc16
 
 from evenstride.metrics.fit.errors import FitReadError
+from evenstride.metrics.fit.jit import compiled
 from evenstride.metrics.fit.profile import DICT_MESSAGES, RECORD
 
 _HEADER = struct.Struct("<BBHI4s")
@@ -30,8 +29,23 @@ class Definition:
     fields: tuple[tuple[int, int, int], ...]  # (field number, size, base type byte)
     dev_size: int  # bytes of developer fields at the end (skipped)
     size: int  # payload size of one data message
-    offsets: list[int] = field(default_factory=list)  # payload start of each data message
-    offset_cache: Any = None  # numpy copy of `offsets`, made once by the record decoder
+    # payload start of each data message (int64, file order), set by `walk` from the parts below
+    offsets: np.ndarray = field(default_factory=lambda: _NO_OFFSETS)
+    pending: list[int] = field(default_factory=list)  # collected by the Python walk
+    chunks: list[np.ndarray] = field(default_factory=list)  # collected by the compiled walk
+
+    def finalise(self) -> None:
+        """Join what the walk collected into `offsets` (once, at the end of the walk)."""
+        parts = list(self.chunks)
+        if self.pending:
+            parts.append(np.array(self.pending, dtype=np.int64))
+        if parts:
+            self.offsets = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self.pending, self.chunks = [], []
+
+
+_NO_OFFSETS = np.empty(0, dtype=np.int64)
+_NO_OFFSETS.flags.writeable = False
 
 
 @dataclass(slots=True)
@@ -126,7 +140,7 @@ def _walk_messages_py(
             definition, pos = parsed
             local = h & 0x0F
             sizes[local] = definition.size
-            append = definition.offsets.append
+            append = definition.pending.append
             for slot in _DATA_HEADERS[local]:
                 step[slot] = definition.size + 1
                 appends[slot] = append
@@ -140,13 +154,6 @@ def _walk_messages_py(
 # definition message (by ordinal) they follow; Python then parses the few definitions and groups
 # the positions per layout with numpy. 10-50x faster than the loop above on real files. The
 # Python loop stays as the reference and the fallback (no numba, or EVENSTRIDE_NO_JIT=1).
-
-try:  # pragma: no cover - exercised through _walk_messages
-    if os.environ.get("EVENSTRIDE_NO_JIT"):
-        raise ImportError("disabled by EVENSTRIDE_NO_JIT")
-    from numba import njit
-except ImportError:  # pragma: no cover
-    njit = None
 
 DECODED = frozenset(DICT_MESSAGES) | {RECORD}  # the messages the reader decodes
 
@@ -212,7 +219,29 @@ def _kernel_source(buf, pos, end, out_pos, out_def, def_starts, comp_pos, comp_o
     return pos, n, nd, nc, 0
 
 
-_kernel = njit(cache=True, nogil=True)(_kernel_source) if njit is not None else None
+def _group_source(out_pos, out_def, n, ord_to_uid, nuid):
+    """Counting sort of the message positions by layout: (grouped positions, group bounds)."""
+    bounds = np.zeros(nuid + 1, np.int64)
+    for i in range(n):
+        bounds[ord_to_uid[out_def[i]] + 1] += 1
+    for u in range(nuid):
+        bounds[u + 1] += bounds[u]
+    fill = bounds[:nuid].copy()
+    grouped = np.empty(n, np.int64)
+    for i in range(n):
+        u = ord_to_uid[out_def[i]]
+        grouped[fill[u]] = out_pos[i]
+        fill[u] += 1
+    return grouped, bounds
+
+
+_kernel = compiled(_kernel_source)
+_group = compiled(_group_source)
+
+
+def _global_number(buf: bytes, start: int) -> int:
+    """The global message number of the definition message at `start`."""
+    return int.from_bytes(buf[start + 3 : start + 5], "big" if buf[start + 2] == 1 else "little")
 
 
 def _walk_messages_jit(
@@ -231,8 +260,12 @@ def _walk_messages_jit(
     comp_pos = np.empty(span, np.int64)
     comp_off = np.empty(span, np.int64)
     stop, n, nd, nc, err = _kernel(u8, pos, end, out_pos, out_def, def_starts, comp_pos, comp_off)
-    definitions: list[Definition] = []
+    everything = bool(nc or compressed)  # compressed timestamps need every message's time
+    definitions: list[Definition | None] = []
     for start in def_starts[:nd].tolist():
+        if not everything and _global_number(buf, start) not in DECODED:
+            definitions.append(None)  # e.g. HRV or GPS metadata nobody reads: not even parsed
+            continue
         parsed = _parse_definition(buf, start, end, cache)
         if parsed is None:  # pragma: no cover - the kernel checked the same bounds
             return start, f"definition message at byte {start} runs past the end of the data"
@@ -243,20 +276,11 @@ def _walk_messages_jit(
             [unique.setdefault(id(d), len(unique)) for d in definitions], dtype=np.int64
         )
         layouts = list({id(d): d for d in definitions}.values())
-        uids = ord_to_uid[out_def[:n]]
-        order = np.argsort(uids, kind="stable")
-        grouped = out_pos[:n][order]
-        bounds = np.cumsum(np.bincount(uids, minlength=len(layouts)))
-        first = 0
-        everything = bool(nc or compressed)  # compressed timestamps need every message's time
-        for definition, last in zip(layouts, bounds.tolist(), strict=True):
-            chunk = grouped[first:last]
-            first = last
-            if not len(chunk) or not (everything or definition.global_num in DECODED):
-                continue  # e.g. thousands of HRV messages nobody reads: skip the list
-            if not definition.offsets and definition.offset_cache is None:
-                definition.offset_cache = chunk.copy()  # saves the record decoder a conversion
-            definition.offsets.extend(chunk.tolist())
+        grouped, bounds = _group(out_pos, out_def, n, ord_to_uid, len(layouts))
+        edges = bounds.tolist()
+        for definition, first, last in zip(layouts, edges[:-1], edges[1:], strict=True):
+            if definition is not None and first < last:
+                definition.chunks.append(grouped[first:last])
     if nc:
         compressed.extend(zip(comp_pos[:nc].tolist(), comp_off[:nc].tolist(), strict=True))
     if err == 1:
@@ -286,8 +310,8 @@ def _walk_messages(
 def _drop_messages_beyond(definitions: list[Definition], compressed: list, limit: int) -> None:
     """Forget data messages whose payload does not fit before `limit` (a cut-off last message)."""
     for d in definitions:
-        while d.offsets and d.offsets[-1] + d.size > limit:
-            d.offsets.pop()
+        if len(d.offsets) and d.offsets[-1] + d.size > limit:
+            d.offsets = d.offsets[d.offsets + d.size <= limit]  # sorted: only the tail goes
     while compressed and compressed[-1][0] >= limit:
         compressed.pop()
 
@@ -359,6 +383,8 @@ def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
             partial = True
             # an unterminated file's last message may run past the declared size yet be whole
             limit = n if finalised and stop > end else end
+            for d in definitions:
+                d.finalise()
             _drop_messages_beyond(definitions, compressed, limit)
             segments += 1
             break
@@ -375,4 +401,7 @@ def walk(buf: bytes, *, check_crc: bool = True) -> Walk:
                 warnings.append(f"file CRC mismatch in segment {segments}: values may be corrupt")
                 partial = True
         pos = end + 2
-    return Walk(list(cache.values()), compressed, warnings, partial, segments)
+    definitions = list(cache.values())
+    for d in definitions:
+        d.finalise()
+    return Walk(definitions, compressed, warnings, partial, segments)
