@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from evenstride.metrics import columns as C
+from evenstride.metrics.run_table import RunColumns, RunTable
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -73,19 +74,13 @@ class CleanSamples:
         return bool(np.isfinite(self.grade_pct).any())
 
 
-def _col(records: pd.DataFrame, name: str) -> FloatArray:
-    if name not in records.columns:
-        return np.full(len(records), np.nan)
-    return pd.to_numeric(records[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def seconds_since_start(records: pd.DataFrame) -> FloatArray:
+def seconds_since_start(records: pd.DataFrame | RunColumns | RunTable) -> FloatArray:
     """Seconds since the first record; 1 Hz is assumed when there is no timestamp column."""
-    n = len(records)
-    if C.TIMESTAMP not in records.columns or n == 0:
+    table = records if isinstance(records, RunTable) else RunTable(records)
+    n = table.n
+    if not table.has(C.TIMESTAMP) or n == 0:
         return np.arange(n, dtype=float)
-    ts = pd.to_datetime(records[C.TIMESTAMP], utc=True)
-    ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+    ns = table.timestamps_ns().astype(float)
     return (ns - ns[0]) / 1e9
 
 
@@ -123,14 +118,21 @@ def grade_from_altitude(
 
 
 def clean_samples(
-    records: pd.DataFrame, settings: CleanSettings = DEFAULT_CLEAN, *, warmup_s: float | None = None
+    records: pd.DataFrame | RunColumns | RunTable,
+    settings: CleanSettings = DEFAULT_CLEAN,
+    *,
+    warmup_s: float | None = None,
 ) -> CleanSamples:
-    """Classify every record of one run (sorted by time) as clean or not, and say why not."""
+    """Classify every record of one run (sorted by time) as clean or not, and say why not.
+
+    `records`: a DataFrame with metrics.columns names, or the same columns as numpy arrays.
+    """
     s = settings
     warm_limit = s.warmup_s if warmup_s is None else float(warmup_s)
-    n = len(records)
+    table = records if isinstance(records, RunTable) else RunTable(records)
+    n = table.n
     flags: list[str] = []
-    t = seconds_since_start(records)
+    t = seconds_since_start(table)
     if n:
         dt = np.diff(t, prepend=t[0])
         steps = dt[1:]
@@ -143,8 +145,8 @@ def clean_samples(
     gap = dt > s.max_gap_s
     weight = np.where(gap, nominal, np.clip(dt, 0.0, None))
 
-    cad = _col(records, C.CADENCE)
-    spd = _col(records, C.SPEED)
+    cad = table.floats(C.CADENCE)
+    spd = table.floats(C.SPEED)
     has_cad = bool(np.isfinite(cad).any())
     has_spd = bool(np.isfinite(spd).any())
     running = np.ones(n, dtype=bool)
@@ -158,8 +160,8 @@ def clean_samples(
         flags.append("no speed data: running gate uses cadence only")
     if not has_cad and not has_spd:
         running[:] = False
-    if C.MOVING in records.columns:
-        running &= records[C.MOVING].eq(True).to_numpy(dtype=bool)
+    if table.has(C.MOVING):
+        running &= table.flags(C.MOVING)
 
     # Time since the last pause: a gap starts a new segment.
     start_t = np.where(gap, t, -np.inf)
@@ -172,9 +174,9 @@ def clean_samples(
     running_time = np.cumsum(np.where(running, weight, 0.0))
     warmup = running_time <= warm_limit
 
-    grade = _col(records, C.GRADE)
+    grade = table.floats(C.GRADE)
     if not np.isfinite(grade).any():
-        grade = grade_from_altitude(_col(records, C.DISTANCE), _col(records, C.ALTITUDE), s)
+        grade = grade_from_altitude(table.floats(C.DISTANCE), table.floats(C.ALTITUDE), s)
     if not np.isfinite(grade).any():
         flags.append("no altitude: grade not checked")
     level = ~(np.abs(grade) > s.max_abs_grade_pct)  # NaN grade passes

@@ -21,6 +21,7 @@ import pandas as pd
 
 from evenstride.metrics import columns as C
 from evenstride.metrics.clean import DEFAULT_CLEAN, CleanSamples, CleanSettings, clean_samples
+from evenstride.metrics.run_table import RunColumns, RunTable
 from evenstride.metrics.zones import ZONE_KEYS, zone_keys, zone_of_d
 
 FloatArray = npt.NDArray[np.float64]
@@ -34,6 +35,26 @@ DEFAULT_CADENCE_SLOPE = 12.0
 
 
 # --------------------------------------------------------------------------- robust statistics
+
+
+def stable_argsort(x: FloatArray) -> npt.NDArray[np.int64]:
+    """`np.argsort(x, kind="stable")` for NaN-free x, about twice as fast.
+
+    A quicksort puts equal values together in some order; sorting the unique integers
+    (rank of the value, index) then restores index order within ties. Medians run on every
+    stored run, and GCT balance, cadence and speed are quantised, so ties are the rule.
+    """
+    n = len(x)
+    if n < 2:
+        return np.arange(n)
+    order = np.argsort(x)
+    xs = x[order]
+    rank = np.empty(n, np.int64)
+    rank[0] = 0
+    np.cumsum(xs[1:] != xs[:-1], out=rank[1:])
+    key = rank * n + order
+    key.sort()
+    return key % n
 
 
 def weighted_quantiles(
@@ -50,7 +71,7 @@ def weighted_quantiles(
     if not ok.any():
         return np.full(len(qs), np.nan)
     x, w = x[ok], w[ok]
-    order = np.argsort(x, kind="stable")
+    order = stable_argsort(x)
     xs, ws = x[order], w[order]
     cw = np.cumsum(ws)
     pos = (cw - 0.5 * ws) / cw[-1]
@@ -77,7 +98,11 @@ def grouped_weighted_median(
     out = np.full(n_groups, np.nan)
     if not len(x):
         return out
-    order = np.lexsort((x, g))
+    order = stable_argsort(x)  # then by group, stably: the permutation of lexsort((x, g))
+    if n_groups <= np.iinfo(np.int16).max:  # a 16-bit stable sort is a radix sort
+        order = order[np.argsort(g[order].astype(np.int16), kind="stable")]
+    else:
+        order = order[np.argsort(g[order], kind="stable")]
     x, w, g = x[order], w[order], g[order]
     ids = np.arange(n_groups)
     starts = np.searchsorted(g, ids, "left")
@@ -352,10 +377,20 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (ISO timestamps, floats, None for missing)."""
-        return _json_safe(dataclasses.asdict(self))
+        return _json_safe(self)
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _json_safe(obj: Any) -> Any:
+    kind = type(obj)
+    if kind is float:  # the common cases first: this runs for every stored run summary
+        return obj if math.isfinite(obj) else None
+    if kind in _PLAIN:
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -439,7 +474,7 @@ def _lap_index(ts_ns: npt.NDArray[np.int64], laps: list[dict[str, Any]]) -> npt.
 
 
 def summarise_run(
-    records: pd.DataFrame,
+    records: pd.DataFrame | RunColumns,
     *,
     laps: list[dict[str, Any]] | None = None,
     reference_speed: float | None = None,
@@ -454,6 +489,7 @@ def summarise_run(
 ) -> RunSummary:
     """Summarise one run's records (columns from metrics.columns) over clean samples.
 
+    - `records`: a DataFrame, or the same columns as numpy arrays (`metrics.run_table`).
     - `reference_speed`: the athlete's typical easy speed (m/s); sets relative pace bands and
       the speed at which cadence is compared. Defaults to `cadence_fit.reference_speed_mps`.
     - `cadence_fit`: per-athlete cadence-speed line (fit_cadence_speed); without it, but with a
@@ -463,20 +499,22 @@ def summarise_run(
     - `laps`: FIT lap dicts (start_time, total_elapsed_time); lap values use the lap's clean
       samples *including* warm-up time, so the first lap still gets values.
     """
-    if C.TIMESTAMP in records.columns and len(records) > 1:
-        ts = pd.to_datetime(records[C.TIMESTAMP], utc=True)
-        if not ts.is_monotonic_increasing:
-            records = records.iloc[np.argsort(ts.to_numpy(), kind="stable")]
-    cs: CleanSamples = clean_samples(records, settings, warmup_s=warmup_s)
+    table = RunTable(records)
+    if table.has(C.TIMESTAMP) and table.n > 1:
+        if table.frame is None and not table.in_time_order():
+            table = RunTable(table.to_frame())  # rare (damaged files): sort as a DataFrame
+        if table.frame is not None:
+            ts = pd.to_datetime(table.frame[C.TIMESTAMP], utc=True)
+            if not ts.is_monotonic_increasing:
+                order = np.argsort(ts.to_numpy(), kind="stable")
+                table = RunTable(table.frame.iloc[order])
+    cs: CleanSamples = clean_samples(table, settings, warmup_s=warmup_s)
     flags = list(cs.flags)
-    n = len(records)
+    n = table.n
     w = cs.weight_s
     clean = cs.clean
 
-    def col(name: str) -> FloatArray:
-        if name not in records.columns:
-            return np.full(n, np.nan)
-        return pd.to_numeric(records[name], errors="coerce").to_numpy(float, na_value=np.nan)
+    col = table.floats
 
     bal_all = col(C.GCT_BALANCE)
     lo, hi = settings.balance_range_pct
@@ -485,8 +523,8 @@ def summarise_run(
     cad_all = col(C.CADENCE)
     gct_all = col(C.GCT)
 
-    if start_time is None and C.TIMESTAMP in records.columns and n:
-        start_time = records[C.TIMESTAMP].iloc[0]
+    if start_time is None and table.has(C.TIMESTAMP) and n:
+        start_time = table.first_timestamp()
     start_ts = pd.Timestamp(start_time) if start_time is not None else None
     if start_ts is not None and start_ts.tzinfo is None:
         start_ts = start_ts.tz_localize("UTC")
@@ -546,21 +584,19 @@ def summarise_run(
         return _opt(np.average(v[ok], weights=wc[ok])) if ok.any() else None
 
     lap_summaries: list[LapSummary] = []
-    if laps and n and C.TIMESTAMP in records.columns:
-        ts_ns = (
-            pd.to_datetime(records[C.TIMESTAMP], utc=True)
-            .to_numpy(dtype="datetime64[ns]")
-            .astype(np.int64)
-        )
+    if laps and n and table.has(C.TIMESTAMP):
+        ts_ns = table.timestamps_ns()
         lap_of = _lap_index(ts_ns, laps)
         lap_clean = cs.running & ~cs.settling & cs.level
         group = np.where(lap_clean, lap_of, -1)
-        n = len(laps)
-        lap_bal = grouped_weighted_median(bal_all, w, group, n)
-        lap_cad = grouped_weighted_median(cad_all, w, group, n)
-        lap_gct = grouped_weighted_median(gct_all, w, group, n)
-        lap_spd = grouped_weighted_median(spd_all, w, group, n)
-        lap_secs = np.bincount(np.where(group >= 0, group, n), weights=w, minlength=n + 1)[:n]
+        n_laps = len(laps)
+        lap_bal = grouped_weighted_median(bal_all, w, group, n_laps)
+        lap_cad = grouped_weighted_median(cad_all, w, group, n_laps)
+        lap_gct = grouped_weighted_median(gct_all, w, group, n_laps)
+        lap_spd = grouped_weighted_median(spd_all, w, group, n_laps)
+        lap_secs = np.bincount(
+            np.where(group >= 0, group, n_laps), weights=w, minlength=n_laps + 1
+        )[:n_laps]
         for k, lp in enumerate(laps):  # per-lap values were computed above in one pass
             lb = lap_bal[k]
             lap_start = _to_ns(lp.get("start_time"))
@@ -628,7 +664,7 @@ def summarise_fit_run(run: Any, *, sensor: str | None = None, **kwargs: Any) -> 
     if run_id is None:
         run_id = f"{pd.Timestamp(run.start_time).isoformat()}#{run.index}"
     return summarise_run(
-        run.records,
+        run.columns,
         laps=run.laps,
         sub_sport=run.sub_sport,
         start_time=run.start_time,

@@ -26,21 +26,32 @@ class Run:
     distance_m: float | None
     session: dict[str, Any]  # the watch's own session summary (profile names, scaled)
     laps: list[dict[str, Any]]
-    records: pd.DataFrame  # columns from metrics.columns.RUN_COLUMNS
+    # metrics.columns.RUN_COLUMNS as numpy arrays (timestamp datetime64[ns] UTC, NaT missing)
+    columns: dict[str, np.ndarray]
     timer_intervals: list[tuple[float, float]] = field(default_factory=list)  # Unix s, timer on
+
+    @cached_property
+    def records(self) -> pd.DataFrame:
+        """The columns as a DataFrame (timestamp tz-aware UTC), built on first use."""
+        from evenstride.metrics.run_table import columns_frame
+
+        return columns_frame(self.columns)
+
+    @property
+    def seconds(self) -> np.ndarray:
+        """Record times as float Unix seconds."""
+        return self.columns["timestamp"].astype("datetime64[ns]").astype("int64") / 1e9
 
     def watch_mean(self, column: str) -> float:
         """Mean of a column as the watch computes its session average (see metrics.weights)."""
         from evenstride.metrics.weights import hold_weights, weighted_mean
 
-        seconds = self.records["timestamp"].to_numpy("datetime64[ns]").astype("int64") / 1e9
-        return weighted_mean(
-            self.records[column].to_numpy(), hold_weights(seconds, self.timer_intervals or None)
-        )
+        weights = hold_weights(self.seconds, self.timer_intervals or None)
+        return weighted_mean(self.columns[column], weights)
 
     @property
     def has_gct_balance(self) -> bool:
-        return bool(self.records["gct_balance_pct"].notna().any())
+        return bool(np.isfinite(self.columns["gct_balance_pct"]).any())
 
 
 @dataclass

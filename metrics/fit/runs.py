@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from evenstride.metrics import columns as C
 from evenstride.metrics.fit.model import RUNNING_SPORTS, FitFile, Run
-from evenstride.metrics.fit.records import unix_to_utc
+from evenstride.metrics.fit.records import unix_to_datetime64
 
 
 def _unix(ts: Any) -> float | None:
@@ -34,9 +33,16 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(values > 0, values, np.nan)
 
 
-def clean_columns(cols: dict[str, np.ndarray], mask: np.ndarray) -> pd.DataFrame:
-    """Canonical run columns (metrics.columns) for the selected records."""
-    g = {k: v[mask] for k, v in cols.items()}
+_USED = (
+    "timestamp", "distance", "speed", "enhanced_speed", "altitude", "enhanced_altitude",
+    "heart_rate", "power", "cadence", "fractional_cadence", "stance_time", "stance_time_balance",
+    "vertical_oscillation", "vertical_ratio", "step_length",
+)  # fmt: skip
+
+
+def clean_columns(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Canonical run columns (metrics.columns) for the selected records, as numpy arrays."""
+    g = {k: cols[k][mask] for k in _USED}
     speed = np.where(np.isnan(g["enhanced_speed"]), g["speed"], g["enhanced_speed"])
     altitude = np.where(np.isnan(g["enhanced_altitude"]), g["altitude"], g["enhanced_altitude"])
     cadence = 2.0 * (g["cadence"] + np.nan_to_num(g["fractional_cadence"]))
@@ -44,22 +50,20 @@ def clean_columns(cols: dict[str, np.ndarray], mask: np.ndarray) -> pd.DataFrame
     balance = g["stance_time_balance"]
     standing = g["stance_time"] == 0  # a 0 contact time makes the balance meaningless too
     balance = np.where((balance > 0) & (balance < 100) & ~standing, balance, np.nan)
-    return pd.DataFrame(
-        {
-            C.TIMESTAMP: unix_to_utc(g["timestamp"]),
-            C.DISTANCE: g["distance"],
-            C.SPEED: speed,
-            C.HEART_RATE: _positive(g["heart_rate"]),
-            C.ALTITUDE: altitude,
-            C.POWER: g["power"],
-            C.CADENCE: cadence,
-            C.GCT: gct,
-            C.GCT_BALANCE: balance,
-            C.VERTICAL_OSCILLATION: _positive(g["vertical_oscillation"]),
-            C.VERTICAL_RATIO: _positive(g["vertical_ratio"]),
-            C.STEP_LENGTH: _positive(g["step_length"]),
-        }
-    )
+    return {
+        C.TIMESTAMP: unix_to_datetime64(g["timestamp"]),
+        C.DISTANCE: g["distance"],
+        C.SPEED: speed,
+        C.HEART_RATE: _positive(g["heart_rate"]),
+        C.ALTITUDE: altitude,
+        C.POWER: g["power"],
+        C.CADENCE: cadence,
+        C.GCT: gct,
+        C.GCT_BALANCE: balance,
+        C.VERTICAL_OSCILLATION: _positive(g["vertical_oscillation"]),
+        C.VERTICAL_RATIO: _positive(g["vertical_ratio"]),
+        C.STEP_LENGTH: _positive(g["step_length"]),
+    }
 
 
 def _windows(ff: FitFile) -> list[tuple[int, dict[str, Any], float, float]]:
@@ -154,7 +158,7 @@ def split_runs(ff: FitFile) -> list[Run]:
                 distance_m=_number(s.get("total_distance")),
                 session=s,
                 laps=laps,
-                records=clean_columns(ff.columns, owner == i),
+                columns=clean_columns(ff.columns, owner == i),
                 timer_intervals=[(a, b) for a, b in intervals if b >= start and a <= end],
             )
         )
