@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import struct
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -74,9 +73,7 @@ def test_seed_files_pass_the_invariants() -> None:
 def test_mutated_samples_keep_the_contract(i: int, j: int, rng, check_crc: bool) -> None:
     """Bit flips, header/definition corruption, truncation, segment splicing, garbage..."""
     data, names = fz.mutate(rng, BLOBS[i], LAYOUTS[i], BLOBS[j])
-    t0 = time.perf_counter()
     fz.check_input(data, check_crc=check_crc)
-    assert time.perf_counter() - t0 < 5.0, f"{SEEDS[i].name} {names}: too slow"
 
 
 # --- a tiny FIT writer for structure-aware generation and the regression cases -----------------
@@ -246,16 +243,31 @@ def test_every_warning_flags_the_read_partial() -> None:
 # --- resource use: size fields must not drive allocation or time ------------------------------
 
 
-def _peak_and_time(data: bytes) -> tuple[int, float]:
+def _peak(data: bytes) -> int:
     read_fit(fit(FILE_ID, RECORD, RECORD_DATA)).runs()  # warm imports outside the measurement
     tracemalloc.start()
-    t0 = time.perf_counter()
     try:
         fz.check_input(data)
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return peak, time.perf_counter() - t0
+    return peak
+
+
+def _python_calls(data: bytes) -> int:
+    """Python function calls made while reading `data` (C calls such as numpy's not counted)."""
+    calls = 0
+
+    def count(frame, event, arg) -> None:  # noqa: ANN001 - sys.setprofile's signature
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        read_fit(data)
+    finally:
+        sys.setprofile(None)
+    return calls
 
 
 @pytest.mark.parametrize(
@@ -277,9 +289,8 @@ def _peak_and_time(data: bytes) -> tuple[int, float]:
     ],
     ids=["255x255-fields", "4GB-data-size", "4GB-chained", "255-dev-fields"],
 )
-def test_claimed_sizes_do_not_drive_memory_or_time(data: bytes) -> None:
-    peak, elapsed = _peak_and_time(data)
-    assert peak < 50 * len(data) + 8_000_000 and elapsed < 1.0
+def test_claimed_sizes_do_not_drive_memory(data: bytes) -> None:
+    assert _peak(data) < 50 * len(data) + 8_000_000
 
 
 def test_a_flood_of_tiny_messages_stays_linear() -> None:
@@ -290,13 +301,17 @@ def test_a_flood_of_tiny_messages_stays_linear() -> None:
     Memory is linear too, but not a small multiple of such a file: every record costs ~20
     float64 columns (160 bytes) however few bytes it took in the file.
     """
-    flood = bytes([0x80 | 3 << 5 | 5]) * 200_000
-    data = fit(FILE_ID, RECORD, RECORD_DATA, definition(3, 20, []), flood)
-    read_fit(data).runs()
-    t0 = time.process_time()
-    ff = read_fit(data)
+
+    def flood(n: int) -> bytes:
+        return fit(
+            FILE_ID, RECORD, RECORD_DATA, definition(3, 20, []), bytes([0x80 | 3 << 5 | 5]) * n
+        )
+
+    ff = read_fit(flood(200_000))
     assert ff.record_count == 200_001 and ff.records["timestamp"].notna().all()
-    assert time.process_time() - t0 < 2.0
+    # no Python work per message: 200k messages make as many Python calls as 1k do
+    read_fit(flood(10))  # first-use caches out of the way
+    assert _python_calls(flood(200_000)) == _python_calls(flood(1_000))
 
 
 def test_huge_field_count_is_a_clean_error() -> None:
