@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -78,9 +78,8 @@ def _finite(x: float) -> float | None:
 
 def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
     """The stored form of one running session: headline means plus the full clean summary."""
-    seconds = run.records["timestamp"].to_numpy("datetime64[ns]").astype("int64") / 1e9
-    weights = hold_weights(seconds, run.timer_intervals or None)
-    means = {c: _finite(weighted_mean(run.records[c].to_numpy(), weights)) for c in MEAN_COLUMNS}
+    weights = hold_weights(run.seconds, run.timer_intervals or None)
+    means = {c: _finite(weighted_mean(run.columns[c], weights)) for c in MEAN_COLUMNS}
     sensor = sensor if means["gct_balance_pct"] is not None else None
     clean = summarise_fit_run(run, sensor=sensor).to_dict()
     watch = {k: run.session[k] for k in WATCH_FIELDS if k in run.session}
@@ -94,8 +93,8 @@ def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
             **clean,
             "elapsed_s": run.elapsed_s,
             "timer_s": run.timer_s,
-            "records": int(len(run.records)),
-            "balance_records": int(run.records["gct_balance_pct"].notna().sum()),
+            "records": len(run.columns["timestamp"]),
+            "balance_records": int(np.isfinite(run.columns["gct_balance_pct"]).sum()),
             "watch_means": means,  # our means, weighted as the watch averages (metrics.weights)
             "watch": watch,  # the watch's own session values, for comparison
         },
@@ -213,16 +212,22 @@ TWIN_DURATION_FRACTION = 0.05  # ... and lasts within 5 % (at least 60 s) of the
 
 
 def _same_run_candidates(
-    store: Store, athlete: str, start, duration_s: float | None
+    store: Store,
+    athlete: str,
+    start,
+    duration_s: float | None,
+    sources: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """Stored activities that look like the same run (start within 2 min, duration within 5 %)."""
+    """Stored activities that look like the same run (start within 2 min, duration within 5 %),
+    only from `sources` when given (filtered in the query, which uses the start-time index)."""
     if start is None:
         return []
-    start = pd.Timestamp(start)
-    window = pd.Timedelta(seconds=TWIN_START_S)
+    if not isinstance(start, datetime):  # pd.Timestamp is a datetime: no costly conversion
+        start = pd.Timestamp(start)
+    window = timedelta(seconds=TWIN_START_S)
     found = []
     for act in store.list_activities(
-        athlete, since=(start - window).to_pydatetime(), until=(start + window).to_pydatetime()
+        athlete, since=start - window, until=start + window, source=sources
     ):
         if act["status"] == "failed" or (act.get("extra") or {}).get("duplicate_of"):
             continue
@@ -310,8 +315,8 @@ def ingest_records(
 
 def _supersede_stream_twins(store: Store, athlete: str, act_id: int, start, duration) -> None:
     """A FIT file arrived for a run stored from streams: the FIT version wins."""
-    for twin in _same_run_candidates(store, athlete, start, duration):
-        if twin["source"] not in STREAM_SOURCES or twin["id"] == act_id:
+    for twin in _same_run_candidates(store, athlete, start, duration, STREAM_SOURCES):
+        if twin["id"] == act_id:
             continue
         extra = dict(twin.get("extra") or {})
         extra["duplicate_of"] = act_id
@@ -431,8 +436,7 @@ def _prepare(store: Store, job: Job, athlete: str, force: bool) -> IngestResult 
     if job.error is not None or job.data is None:
         return IngestResult("failed", "", reason=job.error or "no data", file_name=job.file_name)
     sha = store.archive.put(job.data)
-    existing = store.find_activity(athlete, job.source, job.source_id or sha)
-    existing = existing or store.find_activity_by_sha(athlete, sha)
+    existing = store.find_duplicate(athlete, job.source, job.source_id or sha, sha)
     if existing and existing["status"] != "failed" and not force:
         return IngestResult(
             "duplicate", sha, existing["id"], file_name=job.file_name, sport=existing.get("sport")

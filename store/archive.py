@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -92,6 +93,21 @@ class RawArchive:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._deferred: list[Path] | None = None  # files written but not yet fsynced (bulk mode)
+        self._zstd = threading.local()  # this thread's (de)compressor: they are not thread-safe
+
+    def _compressor(self) -> zstandard.ZstdCompressor:
+        """Reused per thread instead of one per file; the output bytes are the same."""
+        cctx = getattr(self._zstd, "cctx", None)
+        if cctx is None:
+            cctx = self._zstd.cctx = zstandard.ZstdCompressor(level=_LEVEL)
+        return cctx
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        """Reused per thread, like the compressor (every put of a known file verifies it)."""
+        dctx = getattr(self._zstd, "dctx", None)
+        if dctx is None:
+            dctx = self._zstd.dctx = zstandard.ZstdDecompressor()
+        return dctx
 
     def __repr__(self) -> str:
         return f"RawArchive({str(self.root)!r})"
@@ -105,18 +121,21 @@ class RawArchive:
 
     def path(self, sha256: str) -> Path:
         """Where the compressed copy of the file with this sha256 lives (existing or not)."""
-        sha256 = self._check(sha256)
-        return self.root / sha256[:2] / f"{sha256}{_SUFFIX}"
+        return self._path(self._check(sha256))
+
+    def _path(self, sha256: str) -> Path:
+        return self.root.joinpath(sha256[:2], f"{sha256}{_SUFFIX}")
 
     def _existing(self, sha256: str) -> Path | None:
-        path = self.path(sha256)
+        """The archived copy of a checked sha256 (the .zst, else a legacy .gz), if any."""
+        path = self._path(sha256)
         if path.is_file():
             return path
         legacy = path.with_suffix(".gz")
         return legacy if legacy.is_file() else None
 
     def has(self, sha256: str) -> bool:
-        return self._existing(sha256) is not None
+        return self._existing(self._check(sha256)) is not None
 
     @contextlib.contextmanager
     def deferred_sync(self) -> Iterator[None]:
@@ -158,16 +177,17 @@ class RawArchive:
         """
         data = bytes(data)
         sha256 = hashlib.sha256(data).hexdigest()
-        if self._existing(sha256) is not None:
+        found = self._existing(sha256)
+        if found is not None:
             try:
-                self.get(sha256)
+                self._verified(found, sha256)
                 return sha256
             except ArchiveCorruptError:
                 pass  # heal it below
-        path = self.path(sha256)
-        self._write_atomic(path, zstandard.ZstdCompressor(level=_LEVEL).compress(data))
+        path = self._path(sha256)
+        self._write_atomic(path, self._compressor().compress(data))
         legacy = path.with_suffix(".gz")
-        if legacy.exists():  # a corrupt old copy was healed by the new one
+        if found is not None and legacy.exists():  # a corrupt old copy was healed by the new one
             with contextlib.suppress(OSError):
                 legacy.unlink()
         return sha256
@@ -178,6 +198,10 @@ class RawArchive:
         path = self._existing(sha256)
         if path is None:
             raise KeyError(sha256)
+        return self._verified(path, sha256)
+
+    def _verified(self, path: Path, sha256: str) -> bytes:
+        """The original bytes of the archived copy at `path`, checked against its sha256."""
         try:
             compressed = path.read_bytes()
         except FileNotFoundError:
@@ -188,7 +212,7 @@ class RawArchive:
             if path.suffix == ".gz":
                 data = gzip.decompress(compressed)
             else:
-                data = zstandard.ZstdDecompressor().decompress(compressed)
+                data = self._decompressor().decompress(compressed)
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
             raise ArchiveCorruptError(
                 f"archived raw file {path} is corrupt (does not decompress: {exc})"
@@ -233,22 +257,28 @@ class RawArchive:
         return removed
 
     def _write_atomic(self, path: Path, payload: bytes) -> None:
+        folder = path.parent
         try:
-            make_private_dir(path.parent, sync=self._deferred is None)
-            fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=path.parent)
+            try:  # the folder mostly exists: try first, rather than check every time
+                fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=folder)
+            except FileNotFoundError:
+                make_private_dir(folder, sync=self._deferred is None)
+                fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=folder)
         except OSError as exc:
             raise StoreError(f"cannot write to the archive {self.root}: {exc.strerror}") from exc
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as f:  # mkstemp creates the file 0600
-                f.write(payload)
-                f.flush()
+            try:  # mkstemp creates the file 0600
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if self._deferred is None:
-                    os.fsync(f.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException as exc:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot write archived raw file {path}: {exc.strerror}") from exc
             raise

@@ -11,12 +11,13 @@ that sorts correctly), dicts/lists (stored as JSON text) and floats (NaN stored 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -139,9 +140,20 @@ _SECRET_NAMES = frozenset(
 )
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@functools.lru_cache(maxsize=4096)  # the same few hundred summary keys come with every run
 def _is_secret_name(name: str) -> bool:
-    norm = re.sub(r"[^a-z0-9]", "", name.lower())
+    norm = _NOT_ALNUM.sub("", name.lower())
     return norm in _SECRET_NAMES or norm.endswith(("password", "secret", "accesstoken"))
+
+
+def _secret_refused(key: str, where: str) -> SecretRefusedError:
+    return SecretRefusedError(
+        f"refusing to store {key!r} in {where}: credentials belong in the OS keyring"
+    )
 
 
 def _refuse_secrets(value: Any, where: str) -> None:
@@ -149,9 +161,7 @@ def _refuse_secrets(value: Any, where: str) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str) and _is_secret_name(key):
-                raise SecretRefusedError(
-                    f"refusing to store {key!r} in {where}: credentials belong in the OS keyring"
-                )
+                raise _secret_refused(key, where)
             _refuse_secrets(item, where)
     elif isinstance(value, list | tuple):
         for item in value:
@@ -179,9 +189,56 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} as JSON: {value!r}")
 
 
-def _dumps(value: Any, where: str) -> str:
+_SCALARS = frozenset({str, int, bool, type(None)})  # stored as they are
+
+
+def _plain(value: Any, where: str) -> Any:
+    """`_refuse_secrets` and `_jsonable` in one walk, fast for the plain dicts and lists we store.
+
+    Anything but exact str/int/bool/float/None/dict/list/tuple goes to the two reference walks,
+    so odd types (numpy scalars, Mapping subclasses, sets...) are handled exactly as they define.
+    Scalars inside dicts and lists are done inline: a run summary has hundreds of them.
+    """
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if cls is float:
+        return value if math.isfinite(value) else None
+    if cls is dict:
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, str) and _is_secret_name(key):
+                raise _secret_refused(key, where)
+            kind = type(item)
+            if kind in _SCALARS:
+                out[str(key)] = item
+            elif kind is float:
+                out[str(key)] = item if math.isfinite(item) else None
+            else:
+                out[str(key)] = _plain(item, where)
+        return out
+    if cls is list or cls is tuple:
+        items = []
+        for item in value:
+            kind = type(item)
+            if kind in _SCALARS:
+                items.append(item)
+            elif kind is float:
+                items.append(item if math.isfinite(item) else None)
+            else:
+                items.append(_plain(item, where))
+        return items
     _refuse_secrets(value, where)
-    return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True, allow_nan=False)
+    return _jsonable(value)
+
+
+def _dumps(value: Any, where: str) -> str:
+    try:
+        plain = _plain(value, where)
+    except TypeError:
+        _refuse_secrets(value, where)  # a secret anywhere is refused before any type complaint
+        raise
+    return json.dumps(plain, ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def _loads(text: str | None) -> Any:
@@ -244,7 +301,7 @@ def _status(value: str) -> str:
 def _sha(value: str | None) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
+    if not isinstance(value, str) or not _SHA256.fullmatch(value.lower()):
         raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
     return value.lower()
 
@@ -326,6 +383,7 @@ def _athlete_dict(row: sa.Row) -> dict[str, Any]:
     return d
 
 
+_ACTIVITY_FILTERS = ("athlete", "since", "until", "status", "source")
 _ACTIVITY_SELECT = sa.select(activities, athletes.c.name.label("athlete")).join_from(
     activities, athletes
 )
@@ -342,6 +400,112 @@ _RUN_SELECT = (
     .join_from(runs, activities)
     .join(athletes)
 )
+
+# The statements of the import path, built once: SQLAlchemy then reuses their compiled form,
+# where building one per call cost more than SQLite takes to run it.
+_bp = sa.bindparam
+_ATHLETE_ID = sa.select(athletes.c.id).where(athletes.c.name == _bp("name"))
+_INSERT_ATHLETE = athletes.insert()
+_ACTIVITY_ID = sa.select(activities.c.id).where(
+    activities.c.athlete_id == _bp("athlete_id"),
+    activities.c.source == _bp("source"),
+    activities.c.source_id == _bp("source_id"),
+)
+_ACTIVITY_EXISTS = sa.select(activities.c.id).where(activities.c.id == _bp("activity_id"))
+_INSERT_ACTIVITY = activities.insert()
+_UPDATE_ACTIVITY = activities.update().where(activities.c.id == _bp("activity_id"))
+_DELETE_RUNS = runs.delete().where(runs.c.activity_id == _bp("activity_id"))
+_INSERT_RUNS = runs.insert()
+_GET_ACTIVITY = _ACTIVITY_SELECT.where(activities.c.id == _bp("activity_id"))
+_FIND_BY_SOURCE = _ACTIVITY_SELECT.where(
+    athletes.c.name == _bp("athlete"),
+    activities.c.source == _bp("source"),
+    activities.c.source_id == _bp("source_id"),
+)
+_FIND_BY_SHA = _ACTIVITY_SELECT.where(
+    athletes.c.name == _bp("athlete"), activities.c.sha256 == _bp("sha256")
+).order_by(activities.c.id)
+
+
+def _find_duplicate_query() -> sa.Select:
+    """_FIND_BY_SOURCE, else the first of _FIND_BY_SHA, as one lookup by primary key.
+
+    Each branch is a scalar subquery on its own index (an OR of the two conditions would make
+    SQLite scan all of the athlete's activities).
+    """
+    other = activities.alias("other")
+    athlete_id = (
+        sa.select(athletes.c.id)
+        .where(athletes.c.name == _bp("athlete"))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    by_source = sa.select(other.c.id).where(
+        other.c.athlete_id == athlete_id,
+        other.c.source == _bp("source"),
+        other.c.source_id == _bp("source_id"),
+    )
+    by_sha = sa.select(sa.func.min(other.c.id)).where(
+        other.c.athlete_id == athlete_id, other.c.sha256 == _bp("sha256")
+    )
+    return _ACTIVITY_SELECT.where(
+        activities.c.id == sa.func.coalesce(by_source.scalar_subquery(), by_sha.scalar_subquery())
+    )
+
+
+_FIND_DUPLICATE = _find_duplicate_query()
+
+
+@functools.cache
+def _activities_query(
+    athlete: bool, since: bool, until: bool, status: bool, source: bool, n_sources: int | None
+) -> sa.Select:
+    """The `list_activities` statement for one combination of filters, built once.
+
+    Several sources get one parameter each (source_0, ...): an expanding IN would be rewritten
+    on every execution.
+    """
+    query = _ACTIVITY_SELECT
+    if athlete:
+        query = query.where(athletes.c.name == _bp("athlete"))
+    if since:
+        query = query.where(activities.c.start_time >= _bp("since"))
+    if until:
+        query = query.where(activities.c.start_time < _bp("until"))
+    if status:
+        query = query.where(activities.c.status == _bp("status"))
+    if source:
+        query = query.where(activities.c.source == _bp("source"))
+    if n_sources == 0:
+        query = query.where(sa.false())
+    elif n_sources is not None:
+        names = [_bp(f"source_{i}") for i in range(n_sources)]
+        query = query.where(activities.c.source.in_(names))
+    return query.order_by(activities.c.start_time.asc().nulls_last(), activities.c.id)
+
+
+class _TxCache:
+    """What one write transaction has already established, so later writes in it skip lookups.
+
+    Sound because the transaction holds the write lock (BEGIN IMMEDIATE): no other connection can
+    change these rows meanwhile. Cleared when anything inside fails (a savepoint, or SQLite itself,
+    may have rolled writes back) and by deletions; it dies with its transaction.
+    """
+
+    __slots__ = ("absent_keys", "activity_ids", "athlete_ids", "runless_ids")
+
+    def __init__(self) -> None:
+        self.athlete_ids: dict[str, int] = {}
+        self.activity_ids: set[int] = set()  # activities that exist
+        self.runless_ids: set[int] = set()  # inserted by this transaction, no runs written yet
+        # (athlete, source, source_id) that find_duplicate saw missing and nobody inserted since
+        self.absent_keys: set[tuple[Any, Any, str]] = set()
+
+    def clear(self) -> None:
+        self.athlete_ids.clear()
+        self.activity_ids.clear()
+        self.runless_ids.clear()
+        self.absent_keys.clear()
 
 
 # --------------------------------------------------------------------------- the store
@@ -394,21 +558,55 @@ class Store:
             yield self
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
+    def _tx(self, *, atomic: bool = True) -> Iterator[sa.Connection]:
+        """A new write transaction, or the thread's open one joined.
+
+        Joined, the block runs in a SAVEPOINT, so its failure undoes only its own writes. Blocks
+        whose writes are a single statement pass `atomic=False` and skip it: SQLite already
+        undoes a failed statement, and bulk imports save two round trips per call.
+        """
         if self._closed:
             raise StoreClosedError(f"the store {self.home} is closed")
         outer: sa.Connection | None = getattr(self._local, "conn", None)
         with _translated(self.db_path, self.busy_timeout_s):
             if outer is not None:
-                with outer.begin_nested():
-                    yield outer
+                try:
+                    if atomic:
+                        with self._savepoint(outer):
+                            yield outer
+                    else:
+                        yield outer
+                except BaseException:
+                    self._local.cache.clear()
+                    raise
                 return
             with self._engine.connect() as conn, conn.begin():
                 self._local.conn = conn
+                self._local.cache = _TxCache()
                 try:
                     yield conn
                 finally:
                     self._local.conn = None
+                    self._local.cache = None
+
+    @contextlib.contextmanager
+    def _savepoint(self, conn: sa.Connection) -> Iterator[None]:
+        """A SAVEPOINT sent as plain SQL: SQLAlchemy's `begin_nested` compiles its SAVEPOINT
+        anew every time (the construct is not cacheable), which cost more than the writes."""
+        depth = getattr(self._local, "depth", 0) + 1
+        name = f"evenstride_{depth}"
+        conn.exec_driver_sql(f"SAVEPOINT {name}")
+        self._local.depth = depth
+        try:
+            yield
+        except BaseException:
+            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        finally:
+            self._local.depth = depth - 1
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -418,7 +616,11 @@ class Store:
         outer: sa.Connection | None = getattr(self._local, "conn", None)
         with _translated(self.db_path, self.busy_timeout_s):
             if outer is not None:
-                yield outer
+                try:
+                    yield outer
+                except BaseException:
+                    self._local.cache.clear()  # e.g. SQLite rolled the transaction back
+                    raise
                 return
             with self._engine.connect() as conn:
                 yield conn.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
@@ -443,18 +645,27 @@ class Store:
 
     # ---- athletes
 
-    @staticmethod
-    def _athlete_id(conn: sa.Connection, name: str, *, create: bool) -> int | None:
+    def _athlete_id(self, conn: sa.Connection, name: str, *, create: bool) -> int | None:
+        """The athlete's id (remembered for the rest of the write transaction)."""
         name = _text(name, "athlete", required=True)
-        found = conn.execute(sa.select(athletes.c.id).where(athletes.c.name == name)).scalar()
-        if found is not None or not create:
+        known = self._local.cache.athlete_ids
+        found = known.get(name)
+        if found is not None:
             return found
-        result = conn.execute(athletes.insert().values(name=name, profile="{}", created_at=_now()))
-        return int(result.inserted_primary_key[0])
+        found = conn.execute(_ATHLETE_ID, {"name": name}).scalar()
+        if found is None:
+            if not create:
+                return None
+            result = conn.execute(
+                _INSERT_ATHLETE, {"name": name, "profile": "{}", "created_at": _now()}
+            )
+            found = int(result.inserted_primary_key[0])
+        known[name] = found
+        return found
 
     def ensure_athlete(self, name: str = "default") -> int:
         """The athlete's id, creating the athlete on first use."""
-        with self._tx() as conn:
+        with self._tx(atomic=False) as conn:  # at most one INSERT
             return self._athlete_id(conn, name, create=True)
 
     def get_athlete(self, name: str) -> dict[str, Any] | None:
@@ -480,28 +691,42 @@ class Store:
         """Delete the athlete with their activities, runs and sync state (archive files stay)."""
         with self._tx() as conn:
             result = conn.execute(athletes.delete().where(athletes.c.name == name))
+            self._local.cache.clear()
         return result.rowcount > 0
 
     # ---- activities
 
     def find_activity(self, athlete: str, source: str, source_id: str) -> dict[str, Any] | None:
-        source_id = _text(source_id, "source_id", required=True)
-        query = _ACTIVITY_SELECT.where(
-            athletes.c.name == athlete,
-            activities.c.source == source,
-            activities.c.source_id == source_id,
-        )
+        params = {
+            "athlete": athlete,
+            "source": source,
+            "source_id": _text(source_id, "source_id", required=True),
+        }
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_FIND_BY_SOURCE, params).first()
         return None if row is None else _activity_dict(row)
 
     def find_activity_by_sha(self, athlete: str, sha256: str) -> dict[str, Any] | None:
         """The first activity (lowest id) of this athlete made from this raw file, if any."""
-        query = _ACTIVITY_SELECT.where(
-            athletes.c.name == athlete, activities.c.sha256 == _sha(sha256)
-        ).order_by(activities.c.id)
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_FIND_BY_SHA, {"athlete": athlete, "sha256": _sha(sha256)}).first()
+        return None if row is None else _activity_dict(row)
+
+    def find_duplicate(
+        self, athlete: str, source: str, source_id: str, sha256: str
+    ) -> dict[str, Any] | None:
+        """`find_activity`, else `find_activity_by_sha`, in one query: an import's duplicate check."""
+        params = {
+            "athlete": athlete,
+            "source": source,
+            "source_id": _text(source_id, "source_id", required=True),
+            "sha256": _sha(sha256),
+        }
+        with self._read() as conn:
+            row = conn.execute(_FIND_DUPLICATE, params).first()
+            cache: _TxCache | None = getattr(self._local, "cache", None)
+            if row is None and cache is not None:  # the upsert that follows can skip its lookup
+                cache.absent_keys.add((athlete, source, params["source_id"]))
         return None if row is None else _activity_dict(row)
 
     def upsert_activity(
@@ -548,29 +773,39 @@ class Store:
             "extra": None if extra is None else _dumps(extra, "activity extra"),
             "updated_at": now,
         }
-        with self._tx() as conn:
-            athlete_id = self._athlete_id(conn, athlete, create=True)
-            existing = conn.execute(
-                sa.select(activities.c.id).where(
-                    activities.c.athlete_id == athlete_id,
-                    activities.c.source == values["source"],
-                    activities.c.source_id == values["source_id"],
-                )
-            ).scalar()
-            if existing is not None:
-                conn.execute(
-                    activities.update().where(activities.c.id == existing).values(**values)
-                )
-                return int(existing)
-            result = conn.execute(
-                activities.insert().values(athlete_id=athlete_id, imported_at=now, **values)
-            )
-            return int(result.inserted_primary_key[0])
+        with self._tx(atomic=False) as conn:  # one INSERT or UPDATE for a known athlete ...
+            athlete_id = self._athlete_id(conn, athlete, create=False)
+            if athlete_id is not None:
+                return self._write_activity(conn, athlete, athlete_id, values)
+            with self._tx() as conn:  # ... a new athlete is kept only with its first activity
+                athlete_id = self._athlete_id(conn, athlete, create=True)
+                return self._write_activity(conn, athlete, athlete_id, values)
+
+    def _write_activity(
+        self, conn: sa.Connection, athlete: str, athlete_id: int, values: dict[str, Any]
+    ) -> int:
+        """Insert or update the activity row (one write statement); return its id."""
+        cache = self._local.cache
+        key = (athlete, values["source"], values["source_id"])
+        existing = None
+        if key not in cache.absent_keys:
+            params = {"athlete_id": athlete_id, "source": key[1], "source_id": key[2]}
+            existing = conn.execute(_ACTIVITY_ID, params).scalar()
+        if existing is not None:
+            activity_id = int(existing)
+            conn.execute(_UPDATE_ACTIVITY, {"activity_id": activity_id, **values})
+        else:
+            row = {"athlete_id": athlete_id, "imported_at": values["updated_at"], **values}
+            activity_id = int(conn.execute(_INSERT_ACTIVITY, row).inserted_primary_key[0])
+            cache.absent_keys.discard(key)
+            cache.runless_ids.add(activity_id)
+        cache.activity_ids.add(activity_id)
+        return activity_id
 
     def get_activity(self, activity_id: int) -> dict[str, Any]:
         """The activity; NotFoundError (a KeyError) when there is none with this id."""
         with self._read() as conn:
-            row = conn.execute(_ACTIVITY_SELECT.where(activities.c.id == activity_id)).first()
+            row = conn.execute(_GET_ACTIVITY, {"activity_id": activity_id}).first()
         if row is None:
             raise NotFoundError(f"no activity with id {activity_id}")
         return _activity_dict(row)
@@ -579,6 +814,7 @@ class Store:
         """Delete one activity and its runs (its raw file stays archived)."""
         with self._tx() as conn:
             result = conn.execute(activities.delete().where(activities.c.id == activity_id))
+            self._local.cache.clear()
         return result.rowcount > 0
 
     def list_activities(
@@ -588,23 +824,31 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         status: str | None = None,
-        source: str | None = None,
+        source: str | Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Activities ordered by start time (unknown start last); `since` inclusive, `until` not."""
-        query = _ACTIVITY_SELECT
+        """Activities ordered by start time (unknown start last); `since` inclusive, `until` not.
+
+        `source` is one source or several (e.g. ingest.STREAM_SOURCES).
+        """
+        params: dict[str, Any] = {}
         if athlete is not None:
-            query = query.where(athletes.c.name == athlete)
+            params["athlete"] = athlete
         if since is not None:
-            query = query.where(activities.c.start_time >= _iso(since, "since"))
+            params["since"] = _iso(since, "since")
         if until is not None:
-            query = query.where(activities.c.start_time < _iso(until, "until"))
+            params["until"] = _iso(until, "until")
         if status is not None:
-            query = query.where(activities.c.status == _status(status))
-        if source is not None:
-            query = query.where(activities.c.source == source)
-        query = query.order_by(activities.c.start_time.asc().nulls_last(), activities.c.id)
+            params["status"] = _status(status)
+        n_sources = None
+        if isinstance(source, str):
+            params["source"] = source
+        elif source is not None:
+            sources = list(source)
+            params.update((f"source_{i}", name) for i, name in enumerate(sources))
+            n_sources = len(sources)
+        query = _activities_query(*(name in params for name in _ACTIVITY_FILTERS), n_sources)
         with self._read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, params).all()
         return [_activity_dict(r) for r in rows]
 
     # ---- runs
@@ -615,15 +859,22 @@ class Store:
         indexes = [row["session_index"] for row in rows]
         if len(set(indexes)) != len(indexes):
             raise ValueError(f"duplicate session_index in runs: {indexes}")
-        with self._tx() as conn:
-            found = conn.execute(
-                sa.select(activities.c.id).where(activities.c.id == activity_id)
-            ).scalar()
-            if found is None:
-                raise NotFoundError(f"no activity with id {activity_id}")
-            conn.execute(runs.delete().where(runs.c.activity_id == activity_id))
+        # An activity inserted by this transaction has no runs to delete yet, and one write
+        # statement needs no savepoint: a bulk import's usual run is a single INSERT here.
+        cache: _TxCache | None = getattr(self._local, "cache", None)
+        runless = cache is not None and activity_id in cache.runless_ids
+        with self._tx(atomic=len(rows) + (not runless) > 1) as conn:
+            cache = self._local.cache
+            if activity_id not in cache.activity_ids:
+                found = conn.execute(_ACTIVITY_EXISTS, {"activity_id": activity_id}).scalar()
+                if found is None:
+                    raise NotFoundError(f"no activity with id {activity_id}")
+                cache.activity_ids.add(activity_id)
+            if not runless:
+                conn.execute(_DELETE_RUNS, {"activity_id": activity_id})
             if rows:
-                conn.execute(runs.insert(), rows)
+                conn.execute(_INSERT_RUNS, rows)
+            cache.runless_ids.discard(activity_id)
 
     def list_runs(
         self,
