@@ -25,6 +25,7 @@ import zstandard
 
 from evenstride.ingest import STREAM_SOURCES, analyse, ingest_file
 from evenstride.store import NotFoundError, RawArchive, SecretRefusedError, Store, open_store
+from evenstride.store.archive import _LEVEL
 from evenstride.store.db import _dumps, _jsonable, _refuse_secrets
 
 T0 = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
@@ -265,7 +266,9 @@ def test_reused_compressors_write_plain_level_3_frames_from_several_threads(
         t.join()
     for blob in blobs:
         sha = hashlib.sha256(blob).hexdigest()
-        assert archive.path(sha).read_bytes() == zstandard.ZstdCompressor(level=3).compress(blob)
+        assert archive.path(sha).read_bytes() == zstandard.ZstdCompressor(level=_LEVEL).compress(
+            blob
+        )
         assert archive.get(sha) == blob
 
 
@@ -290,3 +293,18 @@ def test_corrupt_legacy_copy_is_replaced_by_a_zstd_one(tmp_path: Path) -> None:
     legacy.write_bytes(gzip.compress(data)[:-4])
     assert archive.put(data) == sha
     assert not legacy.exists() and archive.get(sha) == data
+
+
+def test_copies_archived_at_an_older_level_still_read(tmp_path: Path) -> None:
+    """The level changed from 3 to 1; archives written before stay readable and are kept."""
+    archive = RawArchive(tmp_path / "raw")
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
+    data = (fixtures / "steady_left_51_2.fit").read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    path = archive.path(sha)
+    path.parent.mkdir(parents=True)
+    old = zstandard.ZstdCompressor(level=3).compress(data)
+    assert old != zstandard.ZstdCompressor(level=_LEVEL).compress(data)
+    path.write_bytes(old)
+    assert archive.get(sha) == data
+    assert archive.put(data) == sha and path.read_bytes() == old  # intact: not rewritten
