@@ -72,7 +72,13 @@ def weighted_quantiles(
         return np.full(len(qs), np.nan)
     x, w = x[ok], w[ok]
     order = stable_argsort(x)
-    xs, ws = x[order], w[order]
+    return _sorted_quantiles(x[order], w[order], qs)
+
+
+def _sorted_quantiles(xs: FloatArray, ws: FloatArray, qs: Sequence[float]) -> FloatArray:
+    """weighted_quantiles of values already in stable sorted order (positive weights)."""
+    if not len(xs):
+        return np.full(len(qs), np.nan)
     cw = np.cumsum(ws)
     pos = (cw - 0.5 * ws) / cw[-1]
     return np.interp(np.asarray(qs, dtype=float), pos, xs)
@@ -80,6 +86,51 @@ def weighted_quantiles(
 
 def weighted_median(values: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> float:
     return float(weighted_quantiles(values, weights, (0.5,))[0])
+
+
+class Ranked:
+    """One column's finite values in stable sorted order, sorted once per run.
+
+    The stable order of any subset of the samples is this order filtered by the subset, so the
+    run's median, thirds, laps and speed bins all come from one sort (same values, bit for bit,
+    as sorting each subset).
+    """
+
+    __slots__ = ("order", "values")
+
+    def __init__(self, values: FloatArray) -> None:
+        self.values = values
+        finite = np.flatnonzero(np.isfinite(values))
+        self.order = finite[stable_argsort(values[finite])]
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+        """Indices of the masked finite samples, in stable value order."""
+        return self.order[mask[self.order]]
+
+    def quantiles(
+        self, weights: FloatArray, mask: npt.NDArray[np.bool_], qs: Sequence[float]
+    ) -> FloatArray:
+        """weighted_quantiles(values[mask], weights[mask], qs); `mask` must exclude weights <= 0."""
+        idx = self.subset(mask)
+        return _sorted_quantiles(self.values[idx], weights[idx], qs)
+
+    def median(self, weights: FloatArray, mask: npt.NDArray[np.bool_]) -> float:
+        return float(self.quantiles(weights, mask, (0.5,))[0])
+
+    def grouped_median(
+        self, weights: FloatArray, groups: npt.NDArray[np.int64], n_groups: int, mask
+    ) -> FloatArray:
+        """grouped_weighted_median of the masked samples; `mask` must exclude weights <= 0."""
+        idx = self.subset(mask & (groups >= 0) & (groups < n_groups))
+        idx = idx[_group_order(groups[idx], n_groups)]
+        return _sorted_grouped_median(self.values[idx], weights[idx], groups[idx], n_groups)
+
+
+def _group_order(g: npt.NDArray[np.int64], n_groups: int) -> npt.NDArray[np.int64]:
+    """Stable order by group id (a radix sort when the ids fit 16 bits)."""
+    if n_groups <= np.iinfo(np.int16).max:
+        return np.argsort(g.astype(np.int16), kind="stable")
+    return np.argsort(g, kind="stable")
 
 
 def grouped_weighted_median(
@@ -95,15 +146,18 @@ def grouped_weighted_median(
     g = np.asarray(groups, dtype=np.int64)
     ok = np.isfinite(x) & np.isfinite(w) & (w > 0) & (g >= 0) & (g < n_groups)
     x, w, g = x[ok], w[ok], g[ok]
+    order = stable_argsort(x)  # then by group, stably: the permutation of lexsort((x, g))
+    order = order[_group_order(g[order], n_groups)]
+    return _sorted_grouped_median(x[order], w[order], g[order], n_groups)
+
+
+def _sorted_grouped_median(
+    x: FloatArray, w: FloatArray, g: npt.NDArray[np.int64], n_groups: int
+) -> FloatArray:
+    """grouped_weighted_median of samples sorted by (group, value), stably."""
     out = np.full(n_groups, np.nan)
     if not len(x):
         return out
-    order = stable_argsort(x)  # then by group, stably: the permutation of lexsort((x, g))
-    if n_groups <= np.iinfo(np.int16).max:  # a 16-bit stable sort is a radix sort
-        order = order[np.argsort(g[order].astype(np.int16), kind="stable")]
-    else:
-        order = order[np.argsort(g[order], kind="stable")]
-    x, w, g = x[order], w[order], g[order]
     ids = np.arange(n_groups)
     starts = np.searchsorted(g, ids, "left")
     ends = np.searchsorted(g, ids, "right")
@@ -434,17 +488,29 @@ def _balance_speed_slope(
     min_bin_s: float = 60.0,
     min_bins: int = 3,
     min_span_mps: float = 0.4,
+    within: npt.NDArray[np.bool_] | None = None,
+    ranks: tuple[Ranked, Ranked] | None = None,
 ) -> float | None:
-    ok = np.isfinite(bal) & np.isfinite(spd)
-    if ok.sum() < 2:
+    """Balance-vs-speed slope (pp per m/s) over speed-bin medians; None when not identifiable.
+
+    `within`: the samples to use (default all); `ranks`: Ranked(bal), Ranked(spd) when the
+    caller already sorted them.
+    """
+    use = np.isfinite(bal) & np.isfinite(spd)
+    if within is not None:
+        use &= within
+    if use.sum() < 2:
         return None
-    bal, spd, w = bal[ok], spd[ok], w[ok]
-    idx = np.floor(spd / bin_mps).astype(np.int64)
+    idx = np.floor(spd[use] / bin_mps).astype(np.int64)
     bins, inverse = np.unique(idx, return_inverse=True)
-    seconds = np.bincount(inverse, weights=w, minlength=len(bins))
+    seconds = np.bincount(inverse, weights=w[use], minlength=len(bins))
     keep = seconds >= min_bin_s
-    xs = grouped_weighted_median(spd, w, inverse, len(bins))[keep].tolist()
-    ys = grouped_weighted_median(bal, w, inverse, len(bins))[keep].tolist()
+    groups = np.full(len(bal), -1, dtype=np.int64)
+    groups[use] = inverse
+    ranked_bal, ranked_spd = ranks if ranks is not None else (Ranked(bal), Ranked(spd))
+    positive = np.isfinite(w) & (w > 0)
+    xs = ranked_spd.grouped_median(w, groups, len(bins), positive)[keep].tolist()
+    ys = ranked_bal.grouped_median(w, groups, len(bins), positive)[keep].tolist()
     if len(xs) < min_bins or max(xs) - min(xs) < min_span_mps:
         return None
     slope, _ = theil_sen(xs, ys)
@@ -536,8 +602,13 @@ def summarise_run(
     bal_ok = np.isfinite(bal)
     has_balance = bool(np.isfinite(bal_all).any())
     balance_minutes = float(wc[bal_ok].sum() / 60.0)
+    # each column sorted once; every median below filters that order (see Ranked)
+    positive = np.isfinite(w) & (w > 0)
+    use = clean & positive
+    ranked_bal, ranked_spd = Ranked(bal_all), Ranked(spd_all)
+    ranked_cad, ranked_gct = Ranked(cad_all), Ranked(gct_all)
 
-    speed_median = _opt(weighted_median(spd, wc))
+    speed_median = _opt(ranked_spd.median(w, use))
     if reference_speed is None and cadence_fit is not None:
         reference_speed = cadence_fit.reference_speed_mps
 
@@ -546,20 +617,23 @@ def summarise_run(
     if not has_balance:
         flags.append(NO_BALANCE_FLAG)
     elif bal_ok.any():
-        q25, q50, q75 = weighted_quantiles(bal, wc, (0.25, 0.5, 0.75))
+        q25, q50, q75 = ranked_bal.quantiles(w, use, (0.25, 0.5, 0.75))
         b_med, b_iqr = float(q50), float(q75 - q25)
         b_mean = float(np.average(bal[bal_ok], weights=wc[bal_ok]))
         d, d_mean = b_med - 50.0, b_mean - 50.0
         keys = zone_keys(bal[bal_ok] - 50.0)
         mins = np.bincount(keys, weights=wc[bal_ok], minlength=len(ZONE_KEYS)) / 60.0
         zone_minutes = {k: round(float(m), 3) for k, m in zip(ZONE_KEYS, mins, strict=True)}
-        bb, ww = bal[bal_ok], wc[bal_ok]
-        third = len(bb) // 3
+        in_time = np.flatnonzero(clean & np.isfinite(bal_all))
+        third = len(in_time) // 3
         if third >= 30:
-            drift = weighted_median(bb[-third:], ww[-third:]) - weighted_median(
-                bb[:third], ww[:third]
-            )
-        slope = _balance_speed_slope(bal, spd, wc)
+            first, last = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+            first[in_time[:third]] = True
+            last[in_time[-third:]] = True
+            drift = ranked_bal.median(w, last & positive) - ranked_bal.median(w, first & positive)
+        slope = _balance_speed_slope(
+            bal_all, spd_all, w, within=clean, ranks=(ranked_bal, ranked_spd)
+        )
         if balance_minutes < settings.min_clean_minutes:
             flags.append(LITTLE_BALANCE_FLAG)
     else:
@@ -567,7 +641,7 @@ def summarise_run(
 
     cad_ok = np.isfinite(cad)
     cad_mean = _opt(np.average(cad[cad_ok], weights=wc[cad_ok])) if cad_ok.any() else None
-    cad_median = _opt(weighted_median(cad, wc))
+    cad_median = _opt(ranked_cad.median(w, use))
     cad_ref = None
     if reference_speed is not None and cad_ok.any():
         if cadence_fit is not None:
@@ -590,10 +664,10 @@ def summarise_run(
         lap_clean = cs.running & ~cs.settling & cs.level
         group = np.where(lap_clean, lap_of, -1)
         n_laps = len(laps)
-        lap_bal = grouped_weighted_median(bal_all, w, group, n_laps)
-        lap_cad = grouped_weighted_median(cad_all, w, group, n_laps)
-        lap_gct = grouped_weighted_median(gct_all, w, group, n_laps)
-        lap_spd = grouped_weighted_median(spd_all, w, group, n_laps)
+        lap_bal = ranked_bal.grouped_median(w, group, n_laps, positive)
+        lap_cad = ranked_cad.grouped_median(w, group, n_laps, positive)
+        lap_gct = ranked_gct.grouped_median(w, group, n_laps, positive)
+        lap_spd = ranked_spd.grouped_median(w, group, n_laps, positive)
         lap_secs = np.bincount(
             np.where(group >= 0, group, n_laps), weights=w, minlength=n_laps + 1
         )[:n_laps]
@@ -647,7 +721,7 @@ def summarise_run(
         cadence_at_reference=cad_ref,
         reference_speed_mps=_opt(reference_speed) if reference_speed is not None else None,
         gct_mean_ms=wmean(C.GCT),
-        gct_median_ms=_opt(weighted_median(gct_all[clean], wc)),
+        gct_median_ms=_opt(ranked_gct.median(w, use)),
         vertical_oscillation_mm=wmean(C.VERTICAL_OSCILLATION),
         vertical_ratio_pct=wmean(C.VERTICAL_RATIO),
         step_length_mm=wmean(C.STEP_LENGTH),

@@ -426,3 +426,23 @@ def test_grouped_weighted_median_equals_one_group_at_a_time(rows) -> None:
             assert np.isnan(got[k])
         else:
             assert got[k] == pytest.approx(expected, abs=1e-9)
+
+
+def test_ranked_medians_equal_sorting_each_subset() -> None:
+    """Ranked (one sort per run) gives bit-identical results to sorting every subset."""
+    from evenstride.metrics.summary import Ranked, grouped_weighted_median
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(0, 400))
+        x = np.round(rng.normal(50, 1, n), int(rng.integers(0, 3)))  # quantised: many ties
+        x[rng.random(n) < 0.1] = np.nan
+        w = rng.choice([0.0, 0.5, 1.0, 1.0, 1.0, 3.0], n)
+        mask = rng.random(n) < 0.7
+        groups = rng.integers(-1, 6, n)
+        ranked = Ranked(x)
+        use = mask & (w > 0)
+        expect = weighted_quantiles(x[mask], w[mask], (0.25, 0.5, 0.75))
+        np.testing.assert_array_equal(ranked.quantiles(w, use, (0.25, 0.5, 0.75)), expect)
+        expect_g = grouped_weighted_median(x[mask], w[mask], groups[mask], 6)
+        np.testing.assert_array_equal(ranked.grouped_median(w, groups, 6, use), expect_g)
