@@ -39,7 +39,6 @@ from evenstride.metrics.trend import (
     TrendAssessment,
     TrendSettings,
     assess_trend,
-    detect_shifts,
     prepare_series,
 )
 from evenstride.metrics.zones import zone_of_d
@@ -276,13 +275,7 @@ def _balance_trace(
     prep = prepare_series(df.assign(_row=np.arange(n)), metric="balance", settings=settings)
     if not len(prep.values):
         return comparable, value, state, base, mdc
-    trace = detect_shifts(
-        prep.values,
-        min_shift=prep.min_shift,
-        te_floor=prep.te_floor,
-        te_prior=prep.te_prior,
-        settings=settings,
-    )
+    trace = prep.detect(settings)
     rows = prep.runs["_row"].to_numpy(dtype=np.int64)
     comparable[rows] = True
     value[rows] = prep.values

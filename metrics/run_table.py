@@ -25,7 +25,7 @@ datetime64[ns] (UTC, NaT where missing), the others float64 with NaN where missi
 class RunTable:
     """Read-only column access over a DataFrame or a RunColumns mapping."""
 
-    __slots__ = ("frame", "arrays", "n")
+    __slots__ = ("arrays", "frame", "memo", "n")
 
     def __init__(self, records: pd.DataFrame | RunColumns) -> None:
         if isinstance(records, pd.DataFrame):
@@ -36,6 +36,7 @@ class RunTable:
             self.frame = None
             self.arrays = records
             self.n = len(records[C.TIMESTAMP]) if C.TIMESTAMP in records else _length(records)
+        self.memo: dict[str, np.ndarray] = {}  # conversions, done once per run
 
     def has(self, name: str) -> bool:
         if self.frame is not None:
@@ -49,10 +50,14 @@ class RunTable:
         """
         if not self.has(name):
             return np.full(self.n, np.nan)
-        if self.frame is not None:
-            return pd.to_numeric(self.frame[name], errors="coerce").to_numpy(float, na_value=np.nan)
-        values = self.arrays[name]  # type: ignore[index]
-        return values if values.dtype == np.float64 else np.asarray(values, dtype=np.float64)
+        if self.frame is None:
+            values = self.arrays[name]  # type: ignore[index]
+            return values if values.dtype == np.float64 else np.asarray(values, dtype=np.float64)
+        if name not in self.memo:
+            self.memo[name] = pd.to_numeric(self.frame[name], errors="coerce").to_numpy(
+                float, na_value=np.nan
+            )
+        return self.memo[name]
 
     def flags(self, name: str) -> npt.NDArray[np.bool_]:
         """A boolean column: True only where the value is True."""
@@ -62,11 +67,16 @@ class RunTable:
 
     def timestamps_ns(self) -> npt.NDArray[np.int64]:
         """Timestamps as int64 ns since the Unix epoch (NaT as numpy's NaT integer)."""
-        if self.frame is not None:
-            ts = pd.to_datetime(self.frame[C.TIMESTAMP], utc=True)
-            return ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        values = np.asarray(self.arrays[C.TIMESTAMP])  # type: ignore[index]
-        return values.astype("datetime64[ns]").astype(np.int64)
+        ns = self.memo.get(C.TIMESTAMP)
+        if ns is None:
+            if self.frame is not None:
+                ts = pd.to_datetime(self.frame[C.TIMESTAMP], utc=True)
+                ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            else:
+                values = np.asarray(self.arrays[C.TIMESTAMP])  # type: ignore[index]
+                ns = values.astype("datetime64[ns]").astype(np.int64)
+            self.memo[C.TIMESTAMP] = ns
+        return ns
 
     def first_timestamp(self) -> Any:
         if self.frame is not None:
@@ -88,17 +98,13 @@ def _length(records: RunColumns) -> int:
     return len(next(iter(records.values()))) if len(records) else 0
 
 
-def columns_frame(columns: RunColumns) -> pd.DataFrame:
+def columns_frame(columns: RunColumns, *, copy: bool = True) -> pd.DataFrame:
     """RunColumns as the DataFrame the library API uses (timestamp tz-aware UTC)."""
-    frame: dict[str, Any] = {}
-    for name, values in columns.items():
-        if name == C.TIMESTAMP:
-            frame[name] = pd.DatetimeIndex(np.asarray(values, dtype="datetime64[ns]")).tz_localize(
-                "UTC"
-            )
-        else:
-            frame[name] = values
-    return pd.DataFrame(frame)
+    frame: dict[str, Any] = dict(columns)
+    if C.TIMESTAMP in frame:
+        ts = np.asarray(frame[C.TIMESTAMP], dtype="datetime64[ns]")
+        frame[C.TIMESTAMP] = pd.DatetimeIndex(ts).tz_localize("UTC")
+    return pd.DataFrame(frame, copy=copy)
 
 
 def frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -25,7 +25,6 @@ from evenstride.metrics.trend import (
     _STATE_UP,
     DEFAULT_TREND,
     TrendSettings,
-    detect_shifts,
     prepare_series,
 )
 
@@ -198,13 +197,7 @@ def _alarm_times(
     season: Season, metric: str, settings: TrendSettings
 ) -> tuple[pd.Series, npt.NDArray[np.int8]]:
     prep = prepare_series(season.summaries, metric=metric, settings=settings)
-    trace = detect_shifts(
-        prep.values,
-        min_shift=prep.min_shift,
-        te_floor=prep.te_floor,
-        te_prior=prep.te_prior,
-        settings=settings,
-    )
+    trace = prep.detect(settings)
     return pd.to_datetime(prep.runs["start_time"], utc=True), trace.state
 
 

@@ -566,14 +566,10 @@ def summarise_run(
       samples *including* warm-up time, so the first lap still gets values.
     """
     table = RunTable(records)
-    if table.has(C.TIMESTAMP) and table.n > 1:
-        if table.frame is None and not table.in_time_order():
-            table = RunTable(table.to_frame())  # rare (damaged files): sort as a DataFrame
-        if table.frame is not None:
-            ts = pd.to_datetime(table.frame[C.TIMESTAMP], utc=True)
-            if not ts.is_monotonic_increasing:
-                order = np.argsort(ts.to_numpy(), kind="stable")
-                table = RunTable(table.frame.iloc[order])
+    if table.has(C.TIMESTAMP) and table.n > 1 and not table.in_time_order():
+        frame = table.to_frame()  # rare (damaged files): sorted as a DataFrame
+        ts = pd.to_datetime(frame[C.TIMESTAMP], utc=True)
+        table = RunTable(frame.iloc[np.argsort(ts.to_numpy(), kind="stable")])
     cs: CleanSamples = clean_samples(table, settings, warmup_s=warmup_s)
     flags = list(cs.flags)
     n = table.n

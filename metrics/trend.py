@@ -367,13 +367,7 @@ def assess_trend(
         surface=surface,
         pace_group=pace_group,
     )
-    trace = detect_shifts(
-        prep.values,
-        min_shift=prep.min_shift,
-        te_floor=prep.te_floor,
-        te_prior=prep.te_prior,
-        settings=settings,
-    )
+    trace = prep.detect(settings)
     return _assessment(prep, trace, settings)
 
 
@@ -392,6 +386,16 @@ class PreparedSeries:
     speed_slope: float | None
     notes: list[str]
     has_balance_sensor: bool = False
+
+    def detect(self, settings: TrendSettings = DEFAULT_TREND) -> DetectorTrace:
+        """detect_shifts over these values, with this series' shift size and noise floor."""
+        return detect_shifts(
+            self.values,
+            min_shift=self.min_shift,
+            te_floor=self.te_floor,
+            te_prior=self.te_prior,
+            settings=settings,
+        )
 
 
 def prepare_series(

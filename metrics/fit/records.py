@@ -253,13 +253,9 @@ def unix_to_datetime64(seconds: np.ndarray) -> np.ndarray:
     return ts
 
 
-def unix_to_utc(seconds: np.ndarray) -> pd.DatetimeIndex:
-    """int64 Unix seconds (-1 = missing) -> tz-aware UTC DatetimeIndex with NaT."""
-    return pd.DatetimeIndex(unix_to_datetime64(seconds)).tz_localize("UTC")
-
-
 def records_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """The record columns as a DataFrame with a UTC timestamp column."""
-    frame: dict[str, object] = {"timestamp": unix_to_utc(columns["timestamp"])}
-    frame.update((k, v) for k, v in columns.items() if k != "timestamp")
-    return pd.DataFrame(frame, copy=False)
+    from evenstride.metrics.run_table import columns_frame
+
+    as_datetime = {**columns, "timestamp": unix_to_datetime64(columns["timestamp"])}
+    return columns_frame(as_datetime, copy=False)

@@ -7,6 +7,7 @@ This pass is the reader's speed limit, so its inner loop is kept deliberately pl
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
 
@@ -14,7 +15,6 @@ import numpy as np
 from fastcrc import crc16
 
 from evenstride.metrics.fit.errors import FitReadError
-from evenstride.metrics.fit.jit import compiled
 from evenstride.metrics.fit.profile import DICT_MESSAGES, RECORD
 
 _HEADER = struct.Struct("<BBHI4s")
@@ -59,6 +59,11 @@ class Walk:
     segments: int
 
 
+def _global_number(buf: bytes, start: int) -> int:
+    """The global message number of the definition message at `start`."""
+    return int.from_bytes(buf[start + 3 : start + 5], "big" if buf[start + 2] == 1 else "little")
+
+
 def _parse_definition(
     buf: bytes, pos: int, end: int, cache: dict[bytes, Definition]
 ) -> tuple[Definition, int] | None:
@@ -85,7 +90,7 @@ def _parse_definition(
     key = bytes(buf[pos + 2 : dev_end]) if dev_size else bytes(buf[pos + 2 : fields_end])
     definition = cache.get(key)
     if definition is None:
-        gnum = int.from_bytes(buf[pos + 3 : pos + 5], "big" if big else "little")
+        gnum = _global_number(buf, pos)
         raw = buf[p:fields_end]
         # zip over strided slices, not a per-field loop: damaged data can parse as thousands of
         # distinct 255-field definitions, and this line then bounds the reader's worst case
@@ -154,6 +159,13 @@ def _walk_messages_py(
 # definition message (by ordinal) they follow; Python then parses the few definitions and groups
 # the positions per layout with numpy. 10-50x faster than the loop above on real files. The
 # Python loop stays as the reference and the fallback (no numba, or EVENSTRIDE_NO_JIT=1).
+
+try:  # pragma: no cover - exercised through _walk_messages
+    if os.environ.get("EVENSTRIDE_NO_JIT"):
+        raise ImportError("disabled by EVENSTRIDE_NO_JIT")
+    from numba import njit
+except ImportError:  # pragma: no cover
+    njit = None
 
 DECODED = frozenset(DICT_MESSAGES) | {RECORD}  # the messages the reader decodes
 
@@ -235,13 +247,8 @@ def _group_source(out_pos, out_def, n, ord_to_uid, nuid):
     return grouped, bounds
 
 
-_kernel = compiled(_kernel_source)
-_group = compiled(_group_source)
-
-
-def _global_number(buf: bytes, start: int) -> int:
-    """The global message number of the definition message at `start`."""
-    return int.from_bytes(buf[start + 3 : start + 5], "big" if buf[start + 2] == 1 else "little")
+_kernel = njit(cache=True, nogil=True)(_kernel_source) if njit is not None else None
+_group = njit(cache=True, nogil=True)(_group_source) if njit is not None else None
 
 
 def _walk_messages_jit(
