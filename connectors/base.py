@@ -24,6 +24,7 @@ cannot be fetched carries `error` instead and is recorded as failed; the run goe
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 ENTRY_POINT_GROUP = "evenstride.connectors"
+DEFAULT_OVERLAP = dt.timedelta(days=2)  # incremental syncs re-list this far behind the cursor
+FIRST_SYNC_DAYS = 365  # the first sync without --since looks back this far
 
 
 @dataclass
@@ -64,3 +67,25 @@ def discover() -> dict[str, type[Connector]]:
         cls = ep.load()
         found[ep.name] = cls
     return found
+
+
+# --------------------------------------------------------------------------- incremental syncs
+
+
+def window_start(
+    since: dt.date | None, cursor: str | None, overlap: dt.timedelta, now: dt.datetime
+) -> dt.datetime:
+    """Where an incremental sync starts listing: `since` (midnight UTC), else the cursor (an
+    ISO datetime) minus `overlap` (catches late uploads), else FIRST_SYNC_DAYS before `now`."""
+    if since is not None:
+        return dt.datetime.combine(since, dt.time(), dt.UTC)
+    if cursor:
+        return dt.datetime.fromisoformat(cursor) - overlap
+    return now - dt.timedelta(days=FIRST_SYNC_DAYS)
+
+
+def stopped_text(stopped: str | None, retry_hint: str | None) -> str:
+    """The "; stopped: <why> (<retry hint>)" tail of a summary line; "" when nothing stopped."""
+    if not stopped:
+        return ""
+    return f"; stopped: {stopped}" + (f" ({retry_hint})" if retry_hint else "")

@@ -27,7 +27,7 @@ MAX_NESTING = 3
 
 def _kind(name: str) -> str | None:
     lower = name.lower()
-    if lower.endswith(".fit") or lower.endswith(".fit.gz"):
+    if lower.endswith(FIT_SUFFIXES):
         return "fit"
     if lower.endswith(".zip"):
         return "zip"

@@ -199,6 +199,20 @@ class Fault:
     after: int = 0  # let this many matching requests through first
 
 
+def next_fault(faults: list[Fault], method: str, path: str) -> Fault | None:
+    """The fault this request meets (counting down `after`, then `times`), else None.
+
+    The caller holds its fake's lock."""
+    for f in faults:
+        if f.times > 0 and path.startswith(f.prefix) and f.method in (None, method):
+            if f.after > 0:
+                f.after -= 1
+                continue
+            f.times -= 1
+            return f
+    return None
+
+
 @dataclass
 class Logged:
     method: str
@@ -356,14 +370,7 @@ class FakeGarminConnect:
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
-            for f in self.faults:
-                if f.times > 0 and path.startswith(f.prefix) and f.method in (None, method):
-                    if f.after > 0:
-                        f.after -= 1
-                        continue
-                    f.times -= 1
-                    return f
-        return None
+            return next_fault(self.faults, method, path)
 
     def requests_to(self, prefix: str) -> list[Logged]:
         return [r for r in self.log if r.path.startswith(prefix)]

@@ -98,6 +98,7 @@ from fake_garmin import (
     Fault,
     fake_fixture,  # noqa: F401 - the `fake` fixture (fake Garmin)
     keyring_file_fixture,  # noqa: F401 - the `keyring_file` fixture
+    next_fault,
 )
 from fake_strava import ATHLETE_ID, FakeStrava, login
 from keyring.backend import KeyringBackend
@@ -225,14 +226,7 @@ class FaultyStrava(FakeStrava):
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.fault_lock:
-            for f in self.faults:
-                if f.times > 0 and path.startswith(f.prefix) and f.method in (None, method):
-                    if f.after > 0:
-                        f.after -= 1
-                        continue
-                    f.times -= 1
-                    return f
-        return None
+            return next_fault(self.faults, method, path)
 
     def streamed_ids(self) -> list[int]:
         """Activity ids whose streams were asked for, in order."""

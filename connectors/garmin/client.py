@@ -368,6 +368,19 @@ class GarminClient:
             )
         return None
 
+    # -- error translation and retries ----------------------------------------------------
+
+    def _call(
+        self, what: str, fn: Callable[..., T], *args: Any, per_activity: bool = False, **kw: Any
+    ) -> T:
+        """Run a read with our error mapping and bounded retries.
+
+        `per_activity`: a 404 or other 4xx (403 included) concerns this one activity only, so
+        it raises ActivityFetchError (mark it failed, go on) instead of stopping the sync.
+        """
+        attempts = self.retry.attempts + 1
+        return self._request(what, lambda: fn(*args, **kw), attempts, per_activity=per_activity)
+
     def _write(
         self,
         what: str,
@@ -376,11 +389,25 @@ class GarminClient:
         idempotent: bool = False,
         missing_ok: bool = False,
     ) -> Any:
-        """Run a write with our error mapping; only idempotent writes are retried."""
+        """Run a write with our error mapping; only idempotent writes are retried.
+
+        `missing_ok`: a 404 means the thing is already gone and returns `_GONE`.
+        """
         attempts = self.retry.attempts + 1 if idempotent else 1
+        return self._request(what, lambda: fn(*args), attempts, missing_ok=missing_ok)
+
+    def _request(
+        self,
+        what: str,
+        send: Callable[[], T],
+        attempts: int,
+        *,
+        per_activity: bool = False,
+        missing_ok: bool = False,
+    ) -> T:
         for attempt in range(attempts):
             try:
-                return fn(*args)
+                return send()
             except GarminConnectTooManyRequestsError as e:
                 raise RateLimitedError(
                     f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
@@ -395,62 +422,13 @@ class GarminClient:
                 ) from e
             except GarminConnectNotFoundError as e:
                 if missing_ok:
-                    return _GONE
-                raise UnavailableError(f"Garmin answered 404 while {what}") from e
-            except (GarminConnectConnectionError, requests.RequestException) as e:
-                status = None if isinstance(e, requests.RequestException) else _status(e)
-                if status in (427, 429):
-                    raise RateLimitedError(
-                        f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
-                    ) from e
-                if status == 401:
-                    refused = self._refused()
-                    if refused is None and attempt + 1 < attempts:
-                        continue
-                    raise refused or AuthRequiredError(
-                        f"Garmin refused access (HTTP {status})"
-                    ) from e
-                if status == 403:
-                    raise AuthRequiredError(f"Garmin refused access (HTTP {status})") from e
-                if status is not None and 400 <= status < 500:
-                    raise UnavailableError(f"Garmin refused it (HTTP {status}) while {what}") from e
-                if attempt + 1 < attempts:
-                    self._sleep(self.retry.delay(attempt))
-                    continue
-                cause = f"HTTP {status}" if status else _network_cause(e)
-                raise UnavailableError(
-                    f"Garmin Connect unavailable while {what}: {cause}"
-                    + (f" after {attempts} attempts" if attempts > 1 else "")
-                ) from e
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    # -- error translation and retries ----------------------------------------------------
-
-    def _call(
-        self, what: str, fn: Callable[..., T], *args: Any, per_activity: bool = False, **kw: Any
-    ) -> T:
-        attempts = self.retry.attempts + 1
-        for attempt in range(attempts):
-            try:
-                return fn(*args, **kw)
-            except GarminConnectTooManyRequestsError as e:
-                raise RateLimitedError(
-                    f"Garmin answered 429 (rate limited) while {what}", _retry_after(e)
-                ) from e
-            except GarminConnectAuthenticationError as e:
-                refused = self._refused()
-                if refused is None and attempt + 1 < attempts:
-                    continue
-                raise refused or UnavailableError(
-                    f"Garmin refused the tokens, then accepted a refresh, while {what}: "
-                    "run it again"
-                ) from e
-            except GarminConnectNotFoundError as e:
+                    return _GONE  # type: ignore[return-value]
                 if per_activity:
                     raise ActivityFetchError("not found on Garmin Connect (HTTP 404)") from e
                 raise UnavailableError(f"Garmin answered 404 while {what}") from e
-            except GarminConnectConnectionError as e:
-                status = _status(e)
+            except (GarminConnectConnectionError, requests.RequestException) as e:
+                # raw requests errors: writes bypass garminconnect's decorator (reads never)
+                status = None if isinstance(e, requests.RequestException) else _status(e)
                 if status in (427, 429):
                     raise RateLimitedError(
                         f"Garmin answered {status} (rate limited) while {what}", _retry_after(e)
@@ -473,6 +451,7 @@ class GarminClient:
                     continue
                 cause = f"HTTP {status}" if status else _network_cause(e)
                 raise UnavailableError(
-                    f"Garmin Connect unavailable while {what}: {cause} after {attempts} attempts"
+                    f"Garmin Connect unavailable while {what}: {cause}"
+                    + (f" after {attempts} attempts" if attempts > 1 else "")
                 ) from e
         raise AssertionError("unreachable")  # pragma: no cover

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_AUTH = 3
-EXIT_RATE_LIMITED = 4
-EXIT_UNAVAILABLE = 5
-EXIT_NO_KEYRING = 2
+from evenstride.cli import exitcodes
+
+EXIT_OK = exitcodes.OK
+EXIT_SOME_FAILED = exitcodes.SOME_FAILED
+EXIT_NO_KEYRING = exitcodes.USAGE
+EXIT_AUTH = exitcodes.AUTH_NEEDED
+EXIT_RATE_LIMITED = exitcodes.RATE_LIMITED
+EXIT_UNAVAILABLE = exitcodes.UNAVAILABLE
 
 
 class GarminError(Exception):

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evenstride.connectors.base import stopped_text
 from evenstride.connectors.garmin.client import GarminClient
 from evenstride.connectors.garmin.errors import (
     EXIT_OK,
@@ -99,12 +100,9 @@ class PushSummary:
             text += f", {len(self.repaired)} repaired"
         if self.dry_run:
             text = text.replace(" push: ", " push (dry run, nothing sent): ")
-        if self.stopped:
-            text += f"; stopped: {self.stopped}"
-            if self.retry_hint:
-                text += f" ({self.retry_hint})"
-            if self.pending:
-                text += f"; {len(self.pending)} day(s) pending: the next push completes them"
+        text += stopped_text(self.stopped, self.retry_hint)
+        if self.stopped and self.pending:
+            text += f"; {len(self.pending)} day(s) pending: the next push completes them"
         return text
 
     def to_json(self) -> dict[str, Any]:

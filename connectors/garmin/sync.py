@@ -24,6 +24,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from evenstride.connectors.base import (
+    DEFAULT_OVERLAP,
+    stopped_text,
+    window_start,
+)
 from evenstride.connectors.garmin.client import GarminClient
 from evenstride.connectors.garmin.errors import (
     EXIT_AUTH,
@@ -35,8 +40,6 @@ from evenstride.connectors.garmin.errors import (
 
 SOURCE = "garmin"
 CURSOR_KEY = "cursor"
-DEFAULT_OVERLAP = dt.timedelta(days=2)
-FIRST_SYNC_DAYS = 365  # the first sync without --since looks back this far
 BALANCE_TOLERANCE_PP = 0.05
 MAX_FIT_BYTES = 256 * 1024 * 1024  # refuse zip bombs
 
@@ -110,11 +113,7 @@ class SyncSummary:
             f"{self.already} already stored, {len(self.failed)} failed "
             f"({self.running} runs among {self.listed} activities listed)"
         )
-        if self.stopped:
-            text += f"; stopped: {self.stopped}"
-            if self.retry_hint:
-                text += f" ({self.retry_hint})"
-        return text
+        return text + stopped_text(self.stopped, self.retry_hint)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,13 +217,6 @@ class _Run:
         self.summary = SyncSummary(athlete=opts.athlete)
         self.summary.cursor = store.get_sync_state(opts.athlete, SOURCE, CURSOR_KEY)
         self.pending: str | None = None  # cursor earned by skips, written with the next commit
-
-    def window_start(self, now: dt.datetime) -> dt.datetime:
-        if self.opts.since is not None:
-            return dt.datetime.combine(self.opts.since, dt.time(), dt.UTC)
-        if self.summary.cursor:
-            return dt.datetime.fromisoformat(self.summary.cursor) - self.opts.overlap
-        return now - dt.timedelta(days=FIRST_SYNC_DAYS)
 
     def list_window(self, bound: dt.datetime) -> list[dict[str, Any]]:
         """Every activity starting at or after `bound`, oldest first, each id once."""
@@ -345,7 +337,7 @@ def sync(
     """Run one sync. Never raises GarminError: a stop is reported in the summary."""
     run = _Run(client, store, opts, ingest or _default_ingest(), read_fit or _default_read_fit())
     summary = run.summary
-    bound = run.window_start(now or dt.datetime.now(dt.UTC))
+    bound = window_start(opts.since, summary.cursor, opts.overlap, now or dt.datetime.now(dt.UTC))
     summary.window_start = bound.isoformat()
     try:
         items = run.list_window(bound)

@@ -39,7 +39,7 @@ MAX_TRACK_BYTES = 128 * 1024 * 1024  # a decompressed GPX/TCX larger than this i
 RUN_TYPES = {"run": "generic", "trailrun": "trail", "virtualrun": "virtual_activity"}
 TRACK_SUFFIXES = {".gpx": "gpx", ".gpx.gz": "gpx", ".tcx": "tcx", ".tcx.gz": "tcx"}
 EARTH_RADIUS_M = 6_371_008.8
-TRACK_COLUMNS = tuple(c for c in C.RUN_COLUMNS)  # no `moving` column: GPX/TCX do not say
+TRACK_COLUMNS = tuple(C.RUN_COLUMNS)  # no `moving` column: GPX/TCX do not say
 
 
 @dataclass(frozen=True)
@@ -277,13 +277,14 @@ def parse_track(data: bytes, kind: str) -> Track:
 
 
 def _failed(store: Any, athlete: str, item: RawItem, sha: str, reason: str) -> IngestResult:
+    name = _file_name(item)
     with store.transaction():
         aid = store.upsert_activity(
             athlete, source=SOURCE, source_id=str(item.source_id), sha256=sha, sport="running",
-            status="failed", reason=reason, file_name=_file_name(item), extra=item.extra or None,
+            status="failed", reason=reason, file_name=name, extra=item.extra or None,
         )  # fmt: skip
         store.replace_runs(aid, [])
-    return IngestResult("failed", sha, aid, reason=reason, file_name=_file_name(item))
+    return IngestResult("failed", sha, aid, reason=reason, file_name=name)
 
 
 def _file_name(item: RawItem) -> str:

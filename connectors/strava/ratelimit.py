@@ -70,29 +70,22 @@ class RateBudget:
                 }  # fmt: skip
                 self.seen_at = self.clock()
 
-    def _spare(self, limit: int, margin: float) -> int:
-        return max(self.min_spare, int(limit * margin + 0.999))
+    def _near_limit(self, usage: int, limit: int, margin: float) -> bool:
+        spare = max(self.min_spare, int(limit * margin + 0.999))
+        return bool(limit) and usage >= limit - spare
 
     def blocked(self) -> tuple[str, dt.datetime] | None:
         """(which window, when it resets) if the next request must not be sent, else None."""
         if self.seen_at is None:
             return None
         now = self.clock()
+        same_day = self.seen_at.date() == now.date()
+        same_quarter = quarter_start(self.seen_at) == quarter_start(now)
         for kind, w in self.seen.items():
-            same_day = self.seen_at.date() == now.date()
-            if (
-                same_day
-                and w["daily_limit"]
-                and w["daily_usage"]
-                >= w["daily_limit"] - self._spare(w["daily_limit"], self.daily_margin)
-            ):
+            if same_day and self._near_limit(w["daily_usage"], w["daily_limit"], self.daily_margin):
                 return f"daily {kind}", next_midnight(now)
-            same_quarter = quarter_start(self.seen_at) == quarter_start(now)
-            if (
-                same_quarter
-                and w["short_limit"]
-                and w["short_usage"]
-                >= w["short_limit"] - self._spare(w["short_limit"], self.short_margin)
+            if same_quarter and self._near_limit(
+                w["short_usage"], w["short_limit"], self.short_margin
             ):
                 return f"15-minute {kind}", next_quarter(now)
         return None

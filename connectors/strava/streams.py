@@ -97,14 +97,8 @@ def frame_from_streams(
         frame[C.CADENCE], scale = np.nan, None
     notes["cadence_scale"] = scale
     moving = data.get("moving")
-    frame[C.MOVING] = (
-        pd.Series(
-            [bool(v) if v is not None else False for v in moving[:n]]
-            + [False] * (n - len(moving[:n]))
-        )
-        if moving is not None
-        else pd.Series([True] * n)
-    )
+    flags = [True] * n if moving is None else [bool(v) for v in moving[:n]]  # null/short: False
+    frame[C.MOVING] = pd.Series(flags + [False] * (n - len(flags)))
     for col in ALL_COLUMNS:  # GCT, balance, VO, ... : Strava has none of them
         if col not in frame:
             frame[col] = np.nan

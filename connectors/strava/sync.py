@@ -26,6 +26,11 @@ import pydantic
 from stravalib import model
 
 from evenstride.cli import exitcodes
+from evenstride.connectors.base import (
+    DEFAULT_OVERLAP,
+    stopped_text,
+    window_start,
+)
 from evenstride.connectors.strava.client import StravaClient
 from evenstride.connectors.strava.errors import StravaError
 from evenstride.connectors.strava.streams import frame_from_streams
@@ -33,8 +38,6 @@ from evenstride.ingest import ingest_records
 
 SOURCE = "strava"
 CURSOR_KEY = "cursor"
-DEFAULT_OVERLAP = dt.timedelta(days=2)
-FIRST_SYNC_DAYS = 365  # the first sync without --since looks back this far
 RUN_SUB_SPORTS = {"Run": "generic", "TrailRun": "trail", "VirtualRun": "virtual_activity"}
 NO_STREAMS_NOTE = "no streams from Strava (manual activity or no sensor data): nothing to measure"
 # Fields copied into the activity's `extra` (explicit: the raw JSON stays in the archive only).
@@ -79,11 +82,7 @@ class SyncSummary:
             f"{len(self.without_streams)} without streams, {len(self.failed)} failed "
             f"({self.running} runs among {self.listed} activities listed)"
         )
-        if self.stopped:
-            text += f"; stopped: {self.stopped}"
-            if self.retry_hint:
-                text += f" ({self.retry_hint})"
-        return text
+        return text + stopped_text(self.stopped, self.retry_hint)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,13 +115,6 @@ class _Run:
         self.client, self.store, self.opts = client, store, opts
         self.summary = SyncSummary(athlete=opts.athlete)
         self.summary.cursor = store.get_sync_state(opts.athlete, SOURCE, CURSOR_KEY)
-
-    def window_start(self, now: dt.datetime) -> dt.datetime:
-        if self.opts.since is not None:
-            return dt.datetime.combine(self.opts.since, dt.time(), dt.UTC)
-        if self.summary.cursor:
-            return dt.datetime.fromisoformat(self.summary.cursor) - self.opts.overlap
-        return now - dt.timedelta(days=FIRST_SYNC_DAYS)
 
     def list_window(self, bound: dt.datetime) -> list[dict[str, Any]]:
         """Every activity after `bound`, oldest first, each id once."""
@@ -237,7 +229,7 @@ def sync(
     store.ensure_athlete(opts.athlete)
     run = _Run(client, store, opts)
     summary = run.summary
-    bound = run.window_start(now or dt.datetime.now(dt.UTC))
+    bound = window_start(opts.since, summary.cursor, opts.overlap, now or dt.datetime.now(dt.UTC))
     summary.window_start = bound.isoformat()
     try:
         items = run.list_window(bound)
