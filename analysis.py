@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from evenstride.metrics.trend import Assessment as TrendVerdict
 from evenstride.metrics.trend import assess_athlete
 from evenstride.planner import Assessment, AthleteProfile, CoachOverrides
 from evenstride.planner.from_metrics import planner_assessment
@@ -39,11 +38,6 @@ def summaries(store: Store, athlete: str, *, since: date | None = None) -> pd.Da
     if since is not None:
         df = df[df["start_time"] >= pd.Timestamp(since, tz="UTC")]
     return df.sort_values("start_time", kind="stable").reset_index(drop=True)
-
-
-def verdict(store: Store, athlete: str) -> TrendVerdict:
-    """Balance and cadence trend verdicts for one athlete."""
-    return assess_athlete(summaries(store, athlete))
 
 
 def hard_run_dates(df: pd.DataFrame, *, today: date, horizon_days: int = 7 * 8) -> list[date]:

@@ -459,8 +459,8 @@ def _analyse_and_plan(
 ) -> bool:
     """Summaries -> trend -> plan (saved). True when a plan was saved."""
     from evenstride.analysis import summaries
-    from evenstride.cli.plan_cmd import make_plan, save_plan
     from evenstride.metrics.trend import assess_athlete
+    from evenstride.plans import make_plan, save_plan
 
     try:
         df = summaries(store, athlete)

@@ -31,7 +31,6 @@ def save_plan(home: Path, plan: Plan) -> Path:
 
 def make_plan(store: Store, home: Path, athlete: str, *, today: date, weeks: int) -> Plan:
     """Assess the athlete's trend and build the plan; the program start is fixed on first use."""
-    store.ensure_athlete(athlete)
     profile_row = dict((store.get_athlete(athlete) or {}).get("profile") or {})
     if "program_start" not in profile_row:
         profile_row["program_start"] = today.isoformat()

@@ -1,10 +1,11 @@
 """Content-addressed, compressed archive of raw files, kept untouched so every number can be redone.
 
 Layout: `<root>/ab/<sha256>.zst`, where `ab` is the first two hex digits of the sha256 of the
-ORIGINAL bytes and the file is a Zstandard frame of exactly those bytes (zstd level 3 compresses
-about 10x faster than gzip -6 at a similar ratio, so archiving never dominates an import; older
-`.gz` copies are still read). Writes go to a temporary file in the same folder, are fsynced, then
-renamed into place, so a process killed mid-write never leaves a partial file under a final name.
+ORIGINAL bytes and the file is a Zstandard frame of exactly those bytes (zstd compresses far
+faster than gzip -6 at a similar ratio, more so at the `_LEVEL` used, so archiving never dominates
+an import; older `.gz` copies are still read). Writes go to a temporary file in the same folder,
+are fsynced, then renamed into place, so a process killed mid-write never leaves a partial file
+under a final name.
 Bulk imports may defer the fsync (`deferred_sync`) and make the whole batch durable at once before
 the database commits it. Folders are 0700 and files 0600: runs reveal where people live.
 """

@@ -592,21 +592,19 @@ class Store:
     @contextlib.contextmanager
     def _savepoint(self, conn: sa.Connection) -> Iterator[None]:
         """A SAVEPOINT sent as plain SQL: SQLAlchemy's `begin_nested` compiles its SAVEPOINT
-        anew every time (the construct is not cacheable), which cost more than the writes."""
-        depth = getattr(self._local, "depth", 0) + 1
-        name = f"evenstride_{depth}"
-        conn.exec_driver_sql(f"SAVEPOINT {name}")
-        self._local.depth = depth
+        anew every time (the construct is not cacheable), which cost more than the writes.
+
+        Nested savepoints may share one name: ROLLBACK TO and RELEASE act on the most recent
+        savepoint of that name (SQLite and PostgreSQL alike), i.e. this block's own.
+        """
+        conn.exec_driver_sql("SAVEPOINT evenstride")
         try:
             yield
         except BaseException:
-            conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
-            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT evenstride")
+            conn.exec_driver_sql("RELEASE SAVEPOINT evenstride")
             raise
-        else:
-            conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
-        finally:
-            self._local.depth = depth - 1
+        conn.exec_driver_sql("RELEASE SAVEPOINT evenstride")
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
