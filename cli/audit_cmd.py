@@ -56,8 +56,8 @@ def _last_title(activities: list[dict[str, Any]]) -> str | None:
 def gather_row(store: Store, home: Path, athlete: str, *, today: date) -> AuditRow:
     """Everything the audit shows for one athlete, read from the store and the saved plan."""
     from evenstride.analysis import summaries
-    from evenstride.cli.plan_cmd import last_plan
     from evenstride.metrics.trend import assess_athlete
+    from evenstride.plans import last_plan
 
     runs = summaries(store, athlete)
     verdict = assess_athlete(runs) if not runs.empty else None
@@ -92,14 +92,15 @@ def write_reports(store: Store, folder: Path, names: list[str]) -> dict[str, str
         return None
     written = {}
     for name in names:
+        file_name = report_file_name(name)
         try:
             reports = build_reports(store, name, None, detail=True)
             title = f"evenstride report: {name}"
-            write_private_file(folder / report_file_name(name), render_html(reports, title=title))
+            write_private_file(folder / file_name, render_html(reports, title=title))
         except Exception:  # noqa: BLE001 - one report must not cost the whole audit
             log.warning("report for %s could not be written", name, exc_info=True)
             continue
-        written[name] = report_file_name(name)
+        written[name] = file_name
     return written
 
 
@@ -154,11 +155,8 @@ def audit_cmd(
 
 
 def _write_html(store: Store, out: Path, rows: list[AuditRow], day: date) -> None:
-    from evenstride.store.archive import make_private_dir
-
     out = out.expanduser()
-    try:
-        make_private_dir(out.parent)
+    try:  # write_private_file creates the folder (0700) for the reports and the page
         written = write_reports(store, out.parent, [r.athlete for r in rows])
         # without the report module, link anyway: `evenstride report --html` fills the files
         links = (

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,24 @@ def store_of(ctx: click.Context) -> Store:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def progress_hooks(
+    stack: contextlib.ExitStack, label: str, *, show: bool
+) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """`on_listed(n)` / `on_handled()` callbacks for a sync: a progress bar (closed with `stack`)
+    that appears once the number of items is known, when `show` and there is anything to do."""
+    bars: list[Any] = []
+
+    def on_listed(n: int) -> None:
+        if show and n:
+            bars.append(stack.enter_context(click.progressbar(length=n, label=label)))
+
+    def on_handled() -> None:
+        if bars:
+            bars[-1].update(1)
+
+    return on_listed, on_handled
 
 
 def _plain(value: Any) -> Any:

@@ -24,6 +24,7 @@ from evenstride.cli.plan_cmd import write_formats
 from evenstride.cli.report_cmd import report_cmd
 from evenstride.planner.text import headline
 from evenstride.plans import make_plan, save_plan
+from evenstride.store import Store
 
 SEASON_ATHLETE = "season"
 """The bundled season (one synthetic athlete whose balance shifts left) is imported as its own
@@ -74,14 +75,16 @@ def demo_cmd(ctx: click.Context, keep: bool) -> None:
     click.echo("")
     ctx.invoke(report_cmd, athlete=None, since=None, html_path=report, as_json=False, as_csv=False)
     click.echo(f"\nopen the HTML report: {report.as_uri()}")
-    day = _demo_today(ctx)
+    store = store_of(ctx)
+    day = _demo_today(store)
     click.echo(f"\nstrength plans, as of {day} (the day after the newest bundled run):")
     for athlete in (SEASON_ATHLETE, "default"):
-        _plan(ctx, home, athlete, day)
+        _plan(store, home, athlete, day)
     click.echo("\nthe coach's audit (most concerning first):")
-    ctx.invoke(audit_cmd, fmt="table", out=None, athletes=(), today=_as_datetime(day))
+    as_of = datetime(day.year, day.month, day.day)
+    ctx.invoke(audit_cmd, fmt="table", out=None, athletes=(), today=as_of)
     audit = home / "audit.html"
-    ctx.invoke(audit_cmd, fmt="html", out=audit, athletes=(), today=_as_datetime(day))
+    ctx.invoke(audit_cmd, fmt="html", out=audit, athletes=(), today=as_of)
     click.echo(f"\nopen the audit (links to each athlete's report): {audit.as_uri()}")
     click.echo(
         "\nWith an account, the loop continues on the athlete's watch: `evenstride login garmin`,"
@@ -91,19 +94,14 @@ def demo_cmd(ctx: click.Context, keep: bool) -> None:
         click.echo(f"\nhome kept at {home}  (try: evenstride --home {home} report)")
 
 
-def _as_datetime(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day)
-
-
-def _demo_today(ctx: click.Context) -> date:
+def _demo_today(store: Store) -> date:
     """The day after the newest bundled run: plans and audit stay the same whatever today is."""
-    starts = [a["start_time"] for a in store_of(ctx).list_activities() if a.get("start_time")]
+    starts = [a["start_time"] for a in store.list_activities() if a.get("start_time")]
     return (max(starts) + timedelta(days=1)).date() if starts else date.today()
 
 
-def _plan(ctx: click.Context, home: Path, athlete: str, day: date) -> None:
+def _plan(store: Store, home: Path, athlete: str, day: date) -> None:
     """Plan for one athlete and write it as Markdown, iCalendar and FIT workout files."""
-    store = store_of(ctx)
     plan = make_plan(store, home, athlete, today=day, weeks=4)
     save_plan(home, plan)
     written = write_formats(plan, home / "plans-out" / athlete, ("md", "ics", "fit"))

@@ -12,10 +12,11 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
+from evenstride.cli.common import is_tty, progress_hooks
 from evenstride.connectors import secrets
 from evenstride.connectors.garmin import auth
 from evenstride.connectors.garmin.errors import EXIT_AUTH, EXIT_NO_KEYRING, GarminError
@@ -147,18 +148,8 @@ def sync_garmin(
         page_size=page_size,
         retry_failed=retry_failed,
     )
-    show_bar = sys.stdout.isatty() and not as_json
     with contextlib.ExitStack() as stack:
-        bar: dict[str, Any] = {}
-
-        def on_listed(n: int) -> None:
-            if show_bar and n:
-                bar["b"] = stack.enter_context(click.progressbar(length=n, label="garmin"))
-
-        def on_handled() -> None:
-            if "b" in bar:
-                bar["b"].update(1)
-
+        on_listed, on_handled = progress_hooks(stack, "garmin", show=is_tty() and not as_json)
         try:
             store = stack.enter_context(open_store(ctx.obj["home"]))
             summary = run_sync(store, opts, on_listed=on_listed, on_handled=on_handled)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -16,47 +16,39 @@ from evenstride.planner import (
     fit_workouts,
     plan_to_html,
     plan_to_ics,
+    plan_to_json,
     plan_to_markdown,
     rules_tables,
 )
 from evenstride.plans import last_plan, make_plan, plans_dir, save_plan
-from evenstride.store.archive import make_private_dir
+from evenstride.store.archive import make_private_dir, write_private_file
 
 FORMATS = ("md", "html", "json", "ics", "fit")
+RENDERERS: dict[str, Callable[[Plan], str | bytes]] = {
+    "md": plan_to_markdown,
+    "html": plan_to_html,
+    "json": plan_to_json,
+    "ics": plan_to_ics,
+}  # "fit" is one file per session: fit_workouts
 __all__ = ["last_plan", "make_plan", "plan_cmd", "plans_dir", "save_plan", "write_formats"]
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file 0600 (plans are health data; whatever the umask), like the rest of --home."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
 
 
 def write_formats(plan: Plan, out: Path, formats: tuple[str, ...]) -> list[Path]:
     """Write the plan in each format under `out` (new folders 0700, files 0600); returns the
     files written."""
+    out = out.expanduser()  # as write_private_file does, so folders and files agree
     make_private_dir(out)
     written = []
     stem = f"evenstride-plan-{plan.athlete}"
-    text = {
-        "md": lambda: plan_to_markdown(plan).encode(),
-        "html": lambda: plan_to_html(plan).encode(),
-        "json": lambda: plan.to_json().encode(),
-        "ics": lambda: plan_to_ics(plan),
-    }
     for fmt in formats:
         if fmt == "fit":
             folder = out / f"{stem}-fit"
             make_private_dir(folder)
             for name, data in fit_workouts(plan).items():
-                _write_private(folder / name, data)
-                written.append(folder / name)
+                written.append(write_private_file(folder / name, data))
         else:
             path = out / f"{stem}.{fmt}"
-            _write_private(path, text[fmt]())
-            written.append(path)
+            written.append(write_private_file(path, RENDERERS[fmt](plan)))
     return written
 
 

@@ -98,11 +98,6 @@ def build_reports(
     return reports
 
 
-def write_html(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename), so a browser never shows half a report."""
-    write_private_file(path, text)
-
-
 @click.command("report")
 @click.option("--athlete", default=None, help="Only this athlete (default: every athlete).")
 @click.option(
@@ -143,7 +138,8 @@ def report_cmd(
     reports = build_reports(store, athlete, since, detail=html_path is not None)
     if html_path is not None:
         try:
-            write_html(html_path, render_html(reports))
+            # atomic (temp file + rename): a browser never shows half a report
+            write_private_file(html_path, render_html(reports))
         except OSError as exc:
             raise Fail(
                 f"cannot write {html_path}: {exc.strerror or exc}", exitcodes.STORAGE

@@ -23,7 +23,7 @@ import pandas as pd
 from evenstride.cli.report_render import STATE_TEXT
 from evenstride.metrics.report_data import ReportData, RunDetail
 from evenstride.metrics.summary import NO_BALANCE_FLAG
-from evenstride.metrics.zones import GREEN_LIMIT_PP, ORANGE_LIMIT_PP
+from evenstride.metrics.zones import GREEN_LIMIT_PP, ORANGE_LIMIT_PP, zone_of_d
 
 W, H = 520, 260
 ML, MR, MT, MB = 46, 96, 10, 34  # margins: left axis labels, right zone labels, top, bottom
@@ -469,12 +469,9 @@ def weekly_plot(rep: ReportData, pid: str) -> str | None:
         for k, w in enumerate(wk.itertuples(index=False)):
             if math.isfinite(d[k]):
                 cx = p.x0 + slot * (k + 0.5)
-                zone = "green" if abs(d[k]) < GREEN_LIMIT_PP else (
-                    "orange" if abs(d[k]) < ORANGE_LIMIT_PP else "red"
-                )  # fmt: skip
                 p.add(
                     f'<circle class="pt" cx="{_f(cx)}" cy="{_f(sub(d[k]))}" r="3.4" '
-                    f'fill="{ZONE_INK[zone]}"><title>'
+                    f'fill="{ZONE_INK[zone_of_d(d[k])]}"><title>'
                     f"{esc(f'week of {w.week_start}: median d {d[k]:+.2f} pp')}</title></circle>"
                 )
     step = max(1, math.ceil(n / 6))

@@ -130,12 +130,8 @@ def render_text(rep: ReportData) -> str:
         f"Last run      {_date(cov.last_run)}; last import {_date(rep.last_import)}; "
         f"last sync {syncs or 'never'}"
     )
-    notes = [*rep.notes, *rep.balance.notes, *rep.cadence.notes]
-    seen: set[str] = set()
-    for note in notes:
-        if note not in seen:
-            seen.add(note)
-            out.append(f"  note        {safe(note)}")
+    for note in dict.fromkeys([*rep.notes, *rep.balance.notes, *rep.cadence.notes]):
+        out.append(f"  note        {safe(note)}")
     if len(rep.weekly):
         weeks = rep.weekly.tail(WEEKS_SHOWN)
         body = [

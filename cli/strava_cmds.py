@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
 from evenstride.cli import exitcodes
-from evenstride.cli.common import Fail, dump_json, is_tty, store_of
+from evenstride.cli.common import Fail, dump_json, is_tty, progress_hooks, store_of
 from evenstride.connectors import secrets
 from evenstride.connectors.strava import auth
 from evenstride.connectors.strava.client import AppCredentials
@@ -183,18 +183,8 @@ def sync_strava(ctx: click.Context, athlete: str, since: dt.datetime | None, as_
     except StravaError as e:
         _fail(e.message, e.exit_code, as_json=as_json)
     opts = SyncOptions(athlete=athlete, since=since.date() if since else None)
-    show_bar = is_tty() and not as_json
     with contextlib.ExitStack() as stack:
-        bar: dict[str, Any] = {}
-
-        def on_listed(n: int) -> None:
-            if show_bar and n:
-                bar["b"] = stack.enter_context(click.progressbar(length=n, label="strava"))
-
-        def on_handled() -> None:
-            if "b" in bar:
-                bar["b"].update(1)
-
+        on_listed, on_handled = progress_hooks(stack, "strava", show=is_tty() and not as_json)
         try:
             summary = sync(client, store, opts, on_listed=on_listed, on_handled=on_handled)
         except secrets.KeyringUnavailableError as e:

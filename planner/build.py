@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from . import rules as R
-from .catalog import catalogue_name, validate_all, validate_exercise
+from .catalog import catalogue_name, validate_exercise, validate_sessions
 from .decide import Decisions, WeekPlan, decide, fired, program_week, week_plan, week_start
 from .library import Exercise, exercise
 from .models import (
@@ -101,19 +101,32 @@ def _minus_deload(sets: int, wp: WeekPlan, profile: AthleteProfile) -> int:
 
 def _scheme(context: str, kind: str, ex: Exercise) -> R.RepScheme:
     kind = "hold" if ex.timed else ("stable" if kind == "hold" else kind)
-    for ctx in (context, "phase1"):
-        for row in R.REP_SCHEMES:
-            if row.context == ctx and row.kind == kind:
-                return row
-    raise KeyError(f"no rep scheme for {context}/{kind}")
+    row = R.rep_scheme(context, kind) or R.rep_scheme("phase1", kind)
+    if row is None:
+        raise KeyError(f"no rep scheme for {context}/{kind}")
+    return row
 
 
-def _dose_fields(scheme: R.RepScheme, ex: Exercise, level: int) -> dict[str, int | None]:
+def _step(
+    ex: Exercise, side: Side, sets: int, scheme: R.RepScheme, level: int, notes: str | None
+) -> Step:
+    """One step dosed from the rep scheme: reps, or a hold for timed exercises."""
+    reps: int | None = None
+    duration_s: int | None = None
     if ex.timed:
-        hold = scheme.hold_level1_s if level == 1 else scheme.hold_level2_s
-        return {"reps": None, "duration_s": hold}
-    reps = scheme.reps_level1 if level == 1 else scheme.reps_level2
-    return {"reps": reps, "duration_s": None}
+        duration_s = scheme.hold_level1_s if level == 1 else scheme.hold_level2_s
+    else:
+        reps = scheme.reps_level1 if level == 1 else scheme.reps_level2
+    return Step(
+        ex.ref(),
+        side,
+        sets,
+        reps=reps,
+        duration_s=duration_s,
+        rest_s=scheme.rest_s,
+        tempo=scheme.tempo,
+        notes=notes,
+    )
 
 
 def _notes(*parts: str | None) -> str | None:
@@ -129,7 +142,10 @@ def _sides(ex: Exercise, focus: LegSide | None) -> tuple[Side, ...]:
 
 
 def _main_block(ctx: _Context, wp: WeekPlan, letter: str) -> Block:
-    d, profile = ctx.d, ctx.profile
+    d = ctx.d
+    regress = "reduce range or load" if d.regress_to_phase is not None else None
+    focus_sets = _minus_deload(d.focus_sets, wp, ctx.profile)
+    other_sets = _minus_deload(d.other_sets, wp, ctx.profile)
     steps: list[Step] = []
     for slot in R.PHASE_LIBRARY:
         if slot.phase != wp.phase or letter not in slot.sessions:
@@ -141,26 +157,12 @@ def _main_block(ctx: _Context, wp: WeekPlan, letter: str) -> Block:
         if slot.variant_from_week and wp.week_in_phase >= slot.variant_from_week:
             variant = slot.variant_note
             ctx.rules.append(fired("VARIANT", f"{ex.display}: {variant} (week {wp.week})."))
-        regress = "reduce range or load" if d.regress_to_phase is not None else None
         notes = _notes(variant, ex.cue, regress)
-        focus_sets = _minus_deload(d.focus_sets, wp, profile)
-        other_sets = _minus_deload(d.other_sets, wp, profile)
         for i, side in enumerate(_sides(ex, d.focus)):
             first = focus_sets if i == 0 else other_sets
             sets = max(1, other_sets) if side == "both" else first
-            if sets == 0:
-                continue
-            steps.append(
-                Step(
-                    ex.ref(),
-                    side,
-                    sets,
-                    rest_s=scheme.rest_s,
-                    tempo=scheme.tempo,
-                    notes=notes,
-                    **_dose_fields(scheme, ex, wp.level),
-                )
-            )
+            if sets:
+                steps.append(_step(ex, side, sets, scheme, wp.level, notes))
     if wp.phase >= 2:
         ctx.rules.append(fired("TEMPO-CONTRAST", "Written in each step's tempo."))
     return Block("main", BLOCK_TITLES["main"], tuple(steps))
@@ -188,18 +190,7 @@ def _simple_block(
             sides = _sides(ex, ctx.d.focus)
         else:
             sides = (side_rule,)  # type: ignore[assignment]
-        for side in sides:
-            steps.append(
-                Step(
-                    ex.ref(),
-                    side,
-                    sets,
-                    rest_s=scheme.rest_s,
-                    tempo=scheme.tempo,
-                    notes=_notes(ex.cue),
-                    **_dose_fields(scheme, ex, wp.level),
-                )
-            )
+        steps += [_step(ex, side, sets, scheme, wp.level, _notes(ex.cue)) for side in sides]
     return Block(kind, BLOCK_TITLES[kind], tuple(steps))
 
 
@@ -361,14 +352,7 @@ def build_plan(
         ctx.rules.append(
             fired("WEEKDAYS-PREFERRED", f"{on_preferred} of {len(new)} on preferred weekdays.")
         )
-    validate_all(
-        [
-            (st.exercise.category, st.exercise.name)
-            for s in sessions
-            for b in s.blocks
-            for st in b.steps
-        ]
-    )
+    validate_sessions(sessions)
     wp0, _ = week_plan(first_week, d, profile, overrides)
     explanation = Explanation(
         evidence=_evidence(assessment, d.band),

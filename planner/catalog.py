@@ -7,10 +7,13 @@ garminconnect's exercise catalogue (the web editor's picker) and garmin-fit-sdk'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 from garmin_fit_sdk import Profile
 from garminconnect.exercises import EXERCISES
+
+from .models import Session
 
 
 class UnknownExerciseError(ValueError):
@@ -54,6 +57,18 @@ def validate_all(pairs: list[tuple[str, str]]) -> None:
             problems.append(str(exc))
     if problems:
         raise UnknownExerciseError("; ".join(problems))
+
+
+def validate_sessions(sessions: Iterable[Session]) -> None:
+    """Validate every exercise of the sessions' steps, reporting every unknown one at once."""
+    validate_all(
+        [
+            (st.exercise.category, st.exercise.name)
+            for s in sessions
+            for b in s.blocks
+            for st in b.steps
+        ]
+    )
 
 
 def fit_category_id(category: str) -> int:

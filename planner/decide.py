@@ -126,9 +126,7 @@ def dose(
     return sets, row, out
 
 
-def trend(
-    a: Assessment, profile: AthleteProfile, phase_on: date | None
-) -> tuple[str, int | None, list[FiredRule]]:
+def trend(a: Assessment, profile: AthleteProfile) -> tuple[str, int | None, list[FiredRule]]:
     """Classify the detector state; for a worsening during the program, the phase to drop to."""
     mdc = "n/a" if a.mdc is None else f"{a.mdc:.2f} pp"
     if a.state == "insufficient_data" or a.d is None:
@@ -186,7 +184,7 @@ def decide(
     band, band_rules = dosing_band(a, today)
     focus, dose_band, focus_rules = focus_side(a, band, overrides)
     (f_sets, o_sets), row, dose_rules = dose(dose_band, focus, profile.experience, overrides)
-    kind, regress_to, trend_rules = trend(a, profile, today)
+    kind, regress_to, trend_rules = trend(a, profile)
     mods, module_rules = modules(a, overrides)
     extra: list[FiredRule] = []
     accessory = row.accessory_block and focus is not None

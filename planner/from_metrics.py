@@ -28,18 +28,15 @@ def planner_assessment(verdict: Any) -> Assessment:
     balance, cadence = verdict.balance, verdict.cadence
     d = balance.current
     bands = tuple(
-        ConfirmedBand(
-            since=_day(ep.get("confirmed") or ep.get("since")),
-            band=band_for(ep["value"]),
-            d=ep["value"],
-        )
+        ConfirmedBand(since=since, band=band_for(ep["value"]), d=ep["value"])
         for ep in balance.episodes
-        if ep.get("value") is not None and _day(ep.get("confirmed") or ep.get("since")) is not None
+        if ep.get("value") is not None
+        and (since := _day(ep.get("confirmed") or ep.get("since"))) is not None
     )
     runs = tuple(
-        RunEvidence(id=str(r.get("run_id")), date=_day(r.get("date")), d=r.get("value"))
+        RunEvidence(id=str(r.get("run_id")), date=day, d=r.get("value"))
         for r in balance.supporting_runs
-        if _day(r.get("date")) is not None
+        if (day := _day(r.get("date"))) is not None
     )
     return Assessment(
         d=d,

@@ -16,7 +16,7 @@ from typing import Any
 
 from garmin_fit_sdk import Encoder, Profile
 
-from .catalog import fit_category_id, fit_exercise_name, validate_all
+from .catalog import fit_category_id, fit_exercise_name, validate_sessions
 from .fingerprint import content_hash, slug, tag
 from .models import Plan, Session, Step
 from .structure import rounds
@@ -92,7 +92,7 @@ def session_steps(session: Session) -> list[dict[str, Any]]:
 
 def fit_workout(plan: Plan, session: Session) -> bytes:
     """One session as a FIT workout file (bytes), deterministic for the same plan."""
-    validate_all([(s.exercise.category, s.exercise.name) for b in session.blocks for s in b.steps])
+    validate_sessions([session])
     h = content_hash(plan.athlete, session)
     steps = session_steps(session)
     encoder = Encoder()

@@ -24,7 +24,7 @@ from garminconnect.workout import (
     create_strength_timed_step,
 )
 
-from .catalog import validate_all
+from .catalog import validate_sessions
 from .fingerprint import MARKER, content_hash, tag
 from .models import Block, Plan, Session, Step
 from .structure import Round, rounds
@@ -117,13 +117,17 @@ def workout_name(session: Session) -> str:
 
 def workout_json(plan: Plan, session: Session) -> dict[str, Any]:
     """One session as a Garmin Connect strength workout (the body of POST /workout-service)."""
-    validate_all([(s.exercise.category, s.exercise.name) for b in session.blocks for s in b.steps])
+    validate_sessions([session])
+    return _workout(session, content_hash(plan.athlete, session))
+
+
+def _workout(session: Session, h: str) -> dict[str, Any]:
+    """The workout JSON of an already validated session whose content hash is ``h``."""
     order = 1
     steps: list[ExecutableStep | RepeatGroup] = []
     for block in session.blocks:
         block_steps, order = _block_steps(block, order, session.focus_side)
         steps.extend(block_steps)
-    h = content_hash(plan.athlete, session)
     focus = session.focus_side.upper() if session.focus_side else "none"
     description = (
         f"{tag(h)} {session.name}, week {session.week}, phase {session.phase}, focus {focus}. "
@@ -148,14 +152,7 @@ def garmin_workout_payloads(plan: Plan, *, include_past: bool = False) -> list[d
     touch them.
     """
     sessions = [s for s in plan.sessions if include_past or s.date >= plan.generated_on]
-    validate_all(
-        [
-            (st.exercise.category, st.exercise.name)
-            for s in sessions
-            for b in s.blocks
-            for st in b.steps
-        ]
-    )
+    validate_sessions(sessions)
     payloads = []
     for session in sessions:
         h = content_hash(plan.athlete, session)
@@ -166,7 +163,7 @@ def garmin_workout_payloads(plan: Plan, *, include_past: bool = False) -> list[d
                 "content_hash": h,
                 "tag": tag(h),
                 "workout_name": workout_name(session),
-                "workout": workout_json(plan, session),
+                "workout": _workout(session, h),
             }
         )
     return payloads

@@ -136,8 +136,8 @@ REP_SCHEMES: tuple[RepScheme, ...] = (
 )  # fmt: skip
 
 
-def rep_scheme(context: str, kind: str) -> RepScheme:
-    return next(r for r in REP_SCHEMES if r.context == context and r.kind == kind)
+def rep_scheme(context: str, kind: str) -> RepScheme | None:
+    return next((r for r in REP_SCHEMES if r.context == context and r.kind == kind), None)
 
 
 # ---- exercises per phase and per session letter --------------------------------------------
