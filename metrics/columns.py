@@ -33,3 +33,8 @@ RUN_COLUMNS = (
     VERTICAL_RATIO,
     STEP_LENGTH,
 )
+
+RESOLUTION = {GCT_BALANCE: 100.0, SPEED: 1000.0, CADENCE: 64.0, GCT: 10.0}
+"""Steps per unit in which FIT devices record these columns (0.01 %, 1 mm/s, 1/128 cycle = 1/64
+step, 0.1 ms). Only a hint for sorting them fast (summary.Ranked): values off this grid are
+detected and sorted the ordinary way, with the same result."""

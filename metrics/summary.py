@@ -12,7 +12,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from evenstride.metrics import columns as C
+from evenstride.metrics import summary_kernels
 from evenstride.metrics.clean import DEFAULT_CLEAN, CleanSamples, CleanSettings, clean_samples
 from evenstride.metrics.run_table import RunColumns, RunTable
 from evenstride.metrics.zones import ZONE_KEYS, zone_keys, zone_of_d
@@ -98,8 +99,18 @@ class Ranked:
 
     __slots__ = ("order", "values")
 
-    def __init__(self, values: FloatArray) -> None:
+    def __init__(self, values: FloatArray, per_unit: float | None = None) -> None:
+        """`per_unit`: the column's recording resolution (100 for 0.01 steps), when known.
+
+        With it, quantised columns are ordered by a compiled counting sort; values that turn out
+        not to be quantised that way are sorted as usual. The order is the same either way.
+        """
         self.values = values
+        if per_unit is not None and summary_kernels.COMPILED:
+            order, ok = summary_kernels.counting_order(values, per_unit, 8 * len(values) + 65536)
+            if ok:
+                self.order = order
+                return
         finite = np.flatnonzero(np.isfinite(values))
         self.order = finite[stable_argsort(values[finite])]
 
@@ -154,29 +165,17 @@ def grouped_weighted_median(
 def _sorted_grouped_median(
     x: FloatArray, w: FloatArray, g: npt.NDArray[np.int64], n_groups: int
 ) -> FloatArray:
-    """grouped_weighted_median of samples sorted by (group, value), stably."""
+    """grouped_weighted_median of samples sorted by (group, value), stably.
+
+    Each group is its own weighted_quantiles call on its slice, so a lap's median is exactly
+    what weighted_median gives for that lap (and what the compiled kernel gives).
+    """
     out = np.full(n_groups, np.nan)
-    if not len(x):
-        return out
-    ids = np.arange(n_groups)
-    starts = np.searchsorted(g, ids, "left")
-    ends = np.searchsorted(g, ids, "right")
-    cw = np.cumsum(w)
-    before = np.where(starts > 0, cw[np.maximum(starts - 1, 0)], 0.0)
-    total = np.where(ends > starts, cw[np.maximum(ends - 1, 0)] - before, np.nan)
-    pos = (cw - 0.5 * w - before[g]) / total[g]  # midpoint positions within each group
-    present = ends > starts
-    # first element at or above the median inside each group
-    hi = np.searchsorted(g + pos, ids + 0.5, "left")
-    hi = np.clip(hi, starts, np.maximum(ends - 1, starts))
-    lo = np.maximum(hi - 1, starts)
-    p_hi, p_lo = pos[np.minimum(hi, len(x) - 1)], pos[np.minimum(lo, len(x) - 1)]
-    x_hi, x_lo = x[np.minimum(hi, len(x) - 1)], x[np.minimum(lo, len(x) - 1)]
-    span = p_hi - p_lo
-    frac = np.where(span > 0, (0.5 - p_lo) / np.where(span > 0, span, 1.0), 0.0)
-    frac = np.clip(frac, 0.0, 1.0)
-    med = np.where(p_hi <= 0.5, x_hi, np.where(p_lo >= 0.5, x_lo, x_lo + frac * (x_hi - x_lo)))
-    out[present] = med[present]
+    bounds = np.searchsorted(g, np.arange(n_groups + 1), "left")
+    for k in range(n_groups):
+        a, b = bounds[k], bounds[k + 1]
+        if b > a:
+            out[k] = _sorted_quantiles(x[a:b], w[a:b], (0.5,))[0]
     return out
 
 
@@ -468,9 +467,18 @@ def _round(x: float | None, nd: int) -> float | None:
     return None if x is None else round(x, nd)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _to_ns(value: Any) -> int | None:
+    """ns since the epoch (naive means UTC), as pd.Timestamp(value).value; fast for datetimes."""
     if value is None:
         return None
+    if type(value) is datetime:  # the reader's lap times: microsecond precision at most
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return (value - _EPOCH) // _MICROSECOND * 1000
     ts = pd.Timestamp(value)
     if pd.isna(ts):
         return None
@@ -479,12 +487,15 @@ def _to_ns(value: Any) -> int | None:
     return int(ts.value)
 
 
+_BIN_MPS = 0.2  # speed-bin width for the balance-vs-speed slope
+
+
 def _balance_speed_slope(
     bal: FloatArray,
     spd: FloatArray,
     w: FloatArray,
     *,
-    bin_mps: float = 0.2,
+    bin_mps: float = _BIN_MPS,
     min_bin_s: float = 60.0,
     min_bins: int = 3,
     min_span_mps: float = 0.4,
@@ -496,30 +507,75 @@ def _balance_speed_slope(
     `within`: the samples to use (default all); `ranks`: Ranked(bal), Ranked(spd) when the
     caller already sorted them.
     """
-    use = np.isfinite(bal) & np.isfinite(spd)
-    if within is not None:
-        use &= within
-    if use.sum() < 2:
-        return None
-    idx = np.floor(spd[use] / bin_mps).astype(np.int64)
-    bins, inverse = np.unique(idx, return_inverse=True)
-    seconds = np.bincount(inverse, weights=w[use], minlength=len(bins))
-    keep = seconds >= min_bin_s
-    groups = np.full(len(bal), -1, dtype=np.int64)
-    groups[use] = inverse
+    ok = False
+    if summary_kernels.COMPILED:
+        inside = np.ones(len(bal), dtype=bool) if within is None else within
+        groups, seconds, used, ok = summary_kernels.speed_bins(spd, bal, w, inside, bin_mps)
+        if ok and used < 2:
+            return None
+    if not ok:
+        use = np.isfinite(bal) & np.isfinite(spd)
+        if within is not None:
+            use &= within
+        if use.sum() < 2:
+            return None
+        idx = np.floor(spd[use] / bin_mps).astype(np.int64)
+        bins, inverse = np.unique(idx, return_inverse=True)
+        seconds = np.bincount(inverse, weights=w[use], minlength=len(bins))
+        groups = np.full(len(bal), -1, dtype=np.int64)
+        groups[use] = inverse
     ranked_bal, ranked_spd = ranks if ranks is not None else (Ranked(bal), Ranked(spd))
     positive = np.isfinite(w) & (w > 0)
-    xs = ranked_spd.grouped_median(w, groups, len(bins), positive)[keep].tolist()
-    ys = ranked_bal.grouped_median(w, groups, len(bins), positive)[keep].tolist()
-    if len(xs) < min_bins or max(xs) - min(xs) < min_span_mps:
+    xs = ranked_spd.grouped_median(w, groups, len(seconds), positive)
+    ys = ranked_bal.grouped_median(w, groups, len(seconds), positive)
+    return _slope_of_bins(xs, ys, seconds, min_bin_s, min_bins, min_span_mps)
+
+
+def _slope_of_bins(
+    xs: FloatArray,
+    ys: FloatArray,
+    seconds: FloatArray,
+    min_bin_s: float = 60.0,
+    min_bins: int = 3,
+    min_span_mps: float = 0.4,
+) -> float | None:
+    """Theil-Sen slope over the speed bins with enough time (speed, balance medians per bin)."""
+    keep = seconds >= min_bin_s
+    x, y = xs[keep].tolist(), ys[keep].tolist()
+    if len(x) < min_bins or max(x) - min(x) < min_span_mps:
         return None
-    slope, _ = theil_sen(xs, ys)
+    slope, _ = theil_sen(x, y)
     return _opt(slope)
 
 
-def _lap_index(ts_ns: npt.NDArray[np.int64], laps: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
-    """Lap number of each record (-1 outside every lap), by lap start_time + total_elapsed_time."""
-    starts = np.array([_to_ns(lp.get("start_time")) or -1 for lp in laps], dtype=np.int64)
+def _iso_utc(ns: int) -> str:
+    """pd.Timestamp(ns, tz="UTC").isoformat(), without pandas for whole microseconds."""
+    if ns % 1000:
+        return pd.Timestamp(ns, tz="UTC").isoformat()
+    return (_EPOCH + ns // 1000 * _MICROSECOND).isoformat()
+
+
+def _lap_index(
+    ts_ns: npt.NDArray[np.int64], laps: list[dict[str, Any]], lap_starts: list[int | None]
+) -> npt.NDArray[np.int64]:
+    """Lap number of each record (-1 outside every lap), by lap start_time + total_elapsed_time.
+
+    `lap_starts`: _to_ns of every lap's start_time.
+    """
+    starts, ends = _lap_bounds(laps, lap_starts)
+    order = np.argsort(starts, kind="stable")
+    s_sorted = starts[order]
+    pos = np.searchsorted(s_sorted, ts_ns, side="right") - 1
+    lap = np.where(pos >= 0, order[np.clip(pos, 0, None)], -1)
+    inside = (pos >= 0) & (ts_ns <= ends[np.clip(lap, 0, None)])
+    return np.where(inside & (starts[np.clip(lap, 0, None)] >= 0), lap, -1)
+
+
+def _lap_bounds(
+    laps: list[dict[str, Any]], lap_starts: list[int | None]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Start and end (ns) of every lap; start -1 when unknown."""
+    starts = np.array([ns or -1 for ns in lap_starts], dtype=np.int64)
     ends = np.empty_like(starts)
     for k, lp in enumerate(laps):
         el = lp.get("total_elapsed_time")
@@ -531,12 +587,7 @@ def _lap_index(ts_ns: npt.NDArray[np.int64], laps: list[dict[str, Any]]) -> npt.
             ends[k] = _to_ns(laps[k + 1].get("start_time")) or starts[k]
         else:
             ends[k] = np.iinfo(np.int64).max
-    order = np.argsort(starts, kind="stable")
-    s_sorted = starts[order]
-    pos = np.searchsorted(s_sorted, ts_ns, side="right") - 1
-    lap = np.where(pos >= 0, order[np.clip(pos, 0, None)], -1)
-    inside = (pos >= 0) & (ts_ns <= ends[np.clip(lap, 0, None)])
-    return np.where(inside & (starts[np.clip(lap, 0, None)] >= 0), lap, -1)
+    return starts, ends
 
 
 def summarise_run(
@@ -573,109 +624,63 @@ def summarise_run(
     cs: CleanSamples = clean_samples(table, settings, warmup_s=warmup_s)
     flags = list(cs.flags)
     n = table.n
-    w = cs.weight_s
-    clean = cs.clean
-
-    col = table.floats
-
-    bal_all = col(C.GCT_BALANCE)
-    lo, hi = settings.balance_range_pct
-    bal_all = np.where((bal_all > lo) & (bal_all < hi), bal_all, np.nan)
-    spd_all = col(C.SPEED)
-    cad_all = col(C.CADENCE)
-    gct_all = col(C.GCT)
-
     if start_time is None and table.has(C.TIMESTAMP) and n:
         start_time = table.first_timestamp()
     start_ts = pd.Timestamp(start_time) if start_time is not None else None
     if start_ts is not None and start_ts.tzinfo is None:
         start_ts = start_ts.tz_localize("UTC")
-
-    wc = w[clean]
-    bal = bal_all[clean]
-    spd = spd_all[clean]
-    cad = cad_all[clean]
-    bal_ok = np.isfinite(bal)
-    has_balance = bool(np.isfinite(bal_all).any())
-    balance_minutes = float(wc[bal_ok].sum() / 60.0)
-    # each column sorted once; every median below filters that order (see Ranked)
-    positive = np.isfinite(w) & (w > 0)
-    use = clean & positive
-    ranked_bal, ranked_spd = Ranked(bal_all), Ranked(spd_all)
-    ranked_cad, ranked_gct = Ranked(cad_all), Ranked(gct_all)
-
-    speed_median = _opt(ranked_spd.median(w, use))
     if reference_speed is None and cadence_fit is not None:
         reference_speed = cadence_fit.reference_speed_mps
 
-    b_med = b_mean = b_iqr = d = d_mean = drift = slope = None
+    lap_starts: list[int | None] = []
+    ts_ns = None
+    if laps and n and table.has(C.TIMESTAMP):
+        ts_ns = table.timestamps_ns()
+        lap_starts = [_to_ns(lp.get("start_time")) for lp in laps]
+    if summary_kernels.COMPILED:
+        st = _statistics_compiled(table, cs, settings, laps or [], lap_starts, ts_ns)
+    else:
+        st = _statistics_numpy(table, cs, settings, laps or [], lap_starts, ts_ns)
+
+    b_med = b_mean = b_iqr = d = d_mean = None
     zone_minutes = dict.fromkeys(ZONE_KEYS, 0.0)
-    if not has_balance:
+    if not st.has_balance:
         flags.append(NO_BALANCE_FLAG)
-    elif bal_ok.any():
-        q25, q50, q75 = ranked_bal.quantiles(w, use, (0.25, 0.5, 0.75))
+    elif st.n_balance:
+        q25, q50, q75 = st.balance_quartiles
         b_med, b_iqr = float(q50), float(q75 - q25)
-        b_mean = float(np.average(bal[bal_ok], weights=wc[bal_ok]))
+        b_mean = st.balance_mean
         d, d_mean = b_med - 50.0, b_mean - 50.0
-        keys = zone_keys(bal[bal_ok] - 50.0)
-        mins = np.bincount(keys, weights=wc[bal_ok], minlength=len(ZONE_KEYS)) / 60.0
-        zone_minutes = {k: round(float(m), 3) for k, m in zip(ZONE_KEYS, mins, strict=True)}
-        in_time = np.flatnonzero(clean & np.isfinite(bal_all))
-        third = len(in_time) // 3
-        if third >= 30:
-            first, last = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-            first[in_time[:third]] = True
-            last[in_time[-third:]] = True
-            drift = ranked_bal.median(w, last & positive) - ranked_bal.median(w, first & positive)
-        slope = _balance_speed_slope(
-            bal_all, spd_all, w, within=clean, ranks=(ranked_bal, ranked_spd)
-        )
-        if balance_minutes < settings.min_clean_minutes:
+        zone_minutes = {
+            k: round(float(m), 3) for k, m in zip(ZONE_KEYS, st.zone_minutes, strict=True)
+        }
+        if st.balance_minutes < settings.min_clean_minutes:
             flags.append(LITTLE_BALANCE_FLAG)
     else:
         flags.append(LITTLE_BALANCE_FLAG)
 
-    cad_ok = np.isfinite(cad)
-    cad_mean = _opt(np.average(cad[cad_ok], weights=wc[cad_ok])) if cad_ok.any() else None
-    cad_median = _opt(ranked_cad.median(w, use))
     cad_ref = None
-    if reference_speed is not None and cad_ok.any():
+    if reference_speed is not None and st.n_cadence:
         if cadence_fit is not None:
             slope_c = cadence_fit.slope_spm_per_mps
         else:
             slope_c = DEFAULT_CADENCE_SLOPE
             flags.append("cadence adjusted with the default cadence-speed slope")
+        clean = cs.clean
+        cad, spd = table.floats(C.CADENCE)[clean], table.floats(C.SPEED)[clean]
         adj = cad + slope_c * (float(reference_speed) - spd)
-        cad_ref = _opt(weighted_median(adj, wc))
-
-    def wmean(name: str) -> float | None:
-        v = col(name)[clean]
-        ok = np.isfinite(v)
-        return _opt(np.average(v[ok], weights=wc[ok])) if ok.any() else None
+        cad_ref = _opt(weighted_median(adj, cs.weight_s[clean]))
 
     lap_summaries: list[LapSummary] = []
-    if laps and n and table.has(C.TIMESTAMP):
-        ts_ns = table.timestamps_ns()
-        lap_of = _lap_index(ts_ns, laps)
-        lap_clean = cs.running & ~cs.settling & cs.level
-        group = np.where(lap_clean, lap_of, -1)
-        n_laps = len(laps)
-        lap_bal = ranked_bal.grouped_median(w, group, n_laps, positive)
-        lap_cad = ranked_cad.grouped_median(w, group, n_laps, positive)
-        lap_gct = ranked_gct.grouped_median(w, group, n_laps, positive)
-        lap_spd = ranked_spd.grouped_median(w, group, n_laps, positive)
-        lap_secs = np.bincount(
-            np.where(group >= 0, group, n_laps), weights=w, minlength=n_laps + 1
-        )[:n_laps]
-        for k, lp in enumerate(laps):  # per-lap values were computed above in one pass
+    if st.laps is not None:
+        lap_bal, lap_cad, lap_gct, lap_spd, lap_secs = st.laps
+        for k in range(len(lap_starts)):  # per-lap values were computed above in one pass
             lb = lap_bal[k]
-            lap_start = _to_ns(lp.get("start_time"))
+            lap_start = lap_starts[k]
             lap_summaries.append(
                 LapSummary(
                     index=k,
-                    start_time=None
-                    if lap_start is None
-                    else pd.Timestamp(lap_start, tz="UTC").isoformat(),
+                    start_time=None if lap_start is None else _iso_utc(lap_start),
                     clean_minutes=round(float(lap_secs[k] / 60.0), 3),
                     balance_median=_round(_opt(lb), 2),
                     d=_round(_opt(lb - 50.0), 2),
@@ -686,8 +691,9 @@ def summarise_run(
                 )
             )
 
-    dist = col(C.DISTANCE)
+    dist = table.floats(C.DISTANCE)
     distance = float(np.nanmax(dist) - np.nanmin(dist)) if np.isfinite(dist).any() else None
+    speed_median = _opt(st.speed_median)
     band = pace_bands.band(speed_median, reference_speed)
     return RunSummary(
         run_id=run_id,
@@ -699,10 +705,10 @@ def summarise_run(
         duration_s=float(cs.t_s[-1]) if n else 0.0,
         distance_m=distance,
         n_records=n,
-        running_minutes=float(w[cs.running].sum() / 60.0),
-        clean_minutes=float(wc.sum() / 60.0),
-        has_balance=has_balance,
-        balance_minutes=balance_minutes,
+        running_minutes=st.running_minutes,
+        clean_minutes=st.clean_minutes,
+        has_balance=st.has_balance,
+        balance_minutes=st.balance_minutes,
         balance_median=b_med,
         balance_mean=b_mean,
         balance_iqr=b_iqr,
@@ -710,21 +716,215 @@ def summarise_run(
         d_mean=d_mean,
         zone=zone_of_d(d),
         zone_minutes=zone_minutes,
-        drift_pp=_opt(drift) if drift is not None else None,
-        balance_speed_slope=slope,
-        cadence_mean=cad_mean,
-        cadence_median=cad_median,
+        drift_pp=_opt(st.drift),
+        balance_speed_slope=st.slope,
+        cadence_mean=_opt(st.cadence_mean),
+        cadence_median=_opt(st.cadence_median),
         cadence_at_reference=cad_ref,
         reference_speed_mps=_opt(reference_speed) if reference_speed is not None else None,
-        gct_mean_ms=wmean(C.GCT),
-        gct_median_ms=_opt(ranked_gct.median(w, use)),
-        vertical_oscillation_mm=wmean(C.VERTICAL_OSCILLATION),
-        vertical_ratio_pct=wmean(C.VERTICAL_RATIO),
-        step_length_mm=wmean(C.STEP_LENGTH),
+        gct_mean_ms=_opt(st.gct_mean),
+        gct_median_ms=_opt(st.gct_median),
+        vertical_oscillation_mm=_opt(st.vo_mean),
+        vertical_ratio_pct=_opt(st.vr_mean),
+        step_length_mm=_opt(st.step_mean),
         speed_median_mps=speed_median,
         grade_checked=cs.grade_checked,
         laps=lap_summaries,
         flags=flags,
+    )
+
+
+@dataclass
+class _RunStats:
+    """The array statistics of one run, from `_statistics_numpy` or the compiled summary_kernels.run_statistics.
+
+    NaN where a statistic has no samples (drift: also when the run is too short for thirds).
+    """
+
+    has_balance: bool
+    n_balance: int  # clean samples with a balance value
+    n_cadence: int  # clean samples with a cadence value
+    balance_minutes: float
+    running_minutes: float
+    clean_minutes: float
+    speed_median: float
+    balance_quartiles: tuple[float, float, float]
+    balance_mean: float
+    zone_minutes: FloatArray  # minutes per ZONE_KEYS, unrounded
+    drift: float
+    slope: float | None
+    cadence_mean: float
+    cadence_median: float
+    gct_mean: float
+    gct_median: float
+    vo_mean: float
+    vr_mean: float
+    step_mean: float
+    laps: FloatArray | None  # rows: balance, cadence, GCT, speed medians, clean seconds
+
+
+def _balance_columns(table: RunTable, settings: CleanSettings) -> FloatArray:
+    bal = table.floats(C.GCT_BALANCE)
+    lo, hi = settings.balance_range_pct
+    return np.where((bal > lo) & (bal < hi), bal, np.nan)
+
+
+def _statistics_numpy(
+    table: RunTable,
+    cs: CleanSamples,
+    settings: CleanSettings,
+    laps: list[dict[str, Any]],
+    lap_starts: list[int | None],
+    ts_ns: npt.NDArray[np.int64] | None,
+) -> _RunStats:
+    """The reference implementation of every array statistic (summary_kernels must equal it)."""
+    n = table.n
+    w = cs.weight_s
+    clean = cs.clean
+    col = table.floats
+    bal_all = _balance_columns(table, settings)
+    spd_all = col(C.SPEED)
+    cad_all = col(C.CADENCE)
+    gct_all = col(C.GCT)
+    wc = w[clean]
+    bal = bal_all[clean]
+    cad = cad_all[clean]
+    bal_ok = np.isfinite(bal)
+    has_balance = bool(np.isfinite(bal_all).any())
+    # each column sorted once; every median below filters that order (see Ranked)
+    positive = np.isfinite(w) & (w > 0)
+    use = clean & positive
+    ranked_bal = Ranked(bal_all, C.RESOLUTION.get(C.GCT_BALANCE))
+    ranked_spd = Ranked(spd_all, C.RESOLUTION.get(C.SPEED))
+    ranked_cad = Ranked(cad_all, C.RESOLUTION.get(C.CADENCE))
+    ranked_gct = Ranked(gct_all, C.RESOLUTION.get(C.GCT))
+
+    quartiles = (math.nan, math.nan, math.nan)
+    b_mean = drift = math.nan
+    slope = None
+    zone_min = np.zeros(len(ZONE_KEYS))
+    if has_balance and bal_ok.any():
+        q25, q50, q75 = ranked_bal.quantiles(w, use, (0.25, 0.5, 0.75))
+        quartiles = (float(q25), float(q50), float(q75))
+        b_mean = float(np.average(bal[bal_ok], weights=wc[bal_ok]))
+        keys = zone_keys(bal[bal_ok] - 50.0)
+        zone_min = np.bincount(keys, weights=wc[bal_ok], minlength=len(ZONE_KEYS)) / 60.0
+        in_time = np.flatnonzero(clean & np.isfinite(bal_all))
+        third = len(in_time) // 3
+        if third >= 30:
+            first, last = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+            first[in_time[:third]] = True
+            last[in_time[-third:]] = True
+            drift = ranked_bal.median(w, last & positive) - ranked_bal.median(w, first & positive)
+        slope = _balance_speed_slope(
+            bal_all, spd_all, w, within=clean, ranks=(ranked_bal, ranked_spd)
+        )
+
+    def wmean(values: FloatArray) -> float:
+        v = values[clean]
+        ok = np.isfinite(v)
+        return float(np.average(v[ok], weights=wc[ok])) if ok.any() else math.nan
+
+    lap_values = None
+    if ts_ns is not None:
+        lap_of = _lap_index(ts_ns, laps, lap_starts)
+        lap_clean = cs.running & ~cs.settling & cs.level
+        group = np.where(lap_clean, lap_of, -1)
+        n_laps = len(laps)
+        lap_values = np.array(
+            [
+                ranked_bal.grouped_median(w, group, n_laps, positive),
+                ranked_cad.grouped_median(w, group, n_laps, positive),
+                ranked_gct.grouped_median(w, group, n_laps, positive),
+                ranked_spd.grouped_median(w, group, n_laps, positive),
+                np.bincount(np.where(group >= 0, group, n_laps), weights=w, minlength=n_laps + 1)[
+                    :n_laps
+                ],
+            ]
+        )
+    return _RunStats(
+        has_balance=has_balance,
+        n_balance=int(bal_ok.sum()),
+        n_cadence=int(np.isfinite(cad).sum()),
+        balance_minutes=float(wc[bal_ok].sum() / 60.0),
+        running_minutes=float(w[cs.running].sum() / 60.0),
+        clean_minutes=float(wc.sum() / 60.0),
+        speed_median=ranked_spd.median(w, use),
+        balance_quartiles=quartiles,
+        balance_mean=b_mean,
+        zone_minutes=zone_min,
+        drift=float(drift),
+        slope=slope,
+        cadence_mean=wmean(cad_all),
+        cadence_median=ranked_cad.median(w, use),
+        gct_mean=wmean(gct_all),
+        gct_median=ranked_gct.median(w, use),
+        vo_mean=wmean(col(C.VERTICAL_OSCILLATION)),
+        vr_mean=wmean(col(C.VERTICAL_RATIO)),
+        step_mean=wmean(col(C.STEP_LENGTH)),
+        laps=lap_values,
+    )
+
+
+_NO_NS = np.zeros(0, dtype=np.int64)
+
+
+def _statistics_compiled(
+    table: RunTable,
+    cs: CleanSamples,
+    settings: CleanSettings,
+    laps: list[dict[str, Any]],
+    lap_starts: list[int | None],
+    ts_ns: npt.NDArray[np.int64] | None,
+) -> _RunStats:
+    """_statistics_numpy in one compiled call (metrics.summary_kernels)."""
+    col = table.floats
+    has_laps = ts_ns is not None
+    if has_laps:
+        starts, ends = _lap_bounds(laps, lap_starts)
+        lap_order = np.argsort(starts, kind="stable")
+        lap_clean = cs.running & ~cs.settling & cs.level
+    else:
+        starts = ends = lap_order = ts_ns = _NO_NS
+        lap_clean = cs.clean  # unused without laps
+    bal, spd, cad, gct = _balance_columns(table, settings), col(C.SPEED), col(C.CADENCE), col(C.GCT)
+    sc, zone_min, bin_spd, bin_bal, bin_secs, lap_values = summary_kernels.run_statistics(
+        cs.weight_s, cs.clean, cs.running, lap_clean, bal, spd, cad, gct,
+        col(C.VERTICAL_OSCILLATION), col(C.VERTICAL_RATIO), col(C.STEP_LENGTH),
+        Ranked(bal, C.RESOLUTION[C.GCT_BALANCE]).order, Ranked(spd, C.RESOLUTION[C.SPEED]).order,
+        Ranked(cad, C.RESOLUTION[C.CADENCE]).order, Ranked(gct, C.RESOLUTION[C.GCT]).order,
+        _BIN_MPS, ts_ns, starts, ends, lap_order,
+    )  # fmt: skip
+    K = summary_kernels
+    slope = None
+    if sc[K.HAS_BALANCE] and sc[K.N_BALANCE]:
+        if not sc[K.BINS_OK]:  # absurd speeds: the numpy path bins them
+            slope = _balance_speed_slope(
+                _balance_columns(table, settings), col(C.SPEED), cs.weight_s, within=cs.clean
+            )
+        elif sc[K.BINS_USED] >= 2:
+            slope = _slope_of_bins(bin_spd, bin_bal, bin_secs)
+    return _RunStats(
+        has_balance=bool(sc[K.HAS_BALANCE]),
+        n_balance=int(sc[K.N_BALANCE]),
+        n_cadence=int(sc[K.N_CADENCE]),
+        balance_minutes=float(sc[K.BALANCE_MIN]),
+        running_minutes=float(sc[K.RUNNING_MIN]),
+        clean_minutes=float(sc[K.CLEAN_MIN]),
+        speed_median=float(sc[K.SPEED_MED]),
+        balance_quartiles=(float(sc[K.BAL_Q25]), float(sc[K.BAL_Q50]), float(sc[K.BAL_Q75])),
+        balance_mean=float(sc[K.BAL_MEAN]),
+        zone_minutes=zone_min,
+        drift=float(sc[K.DRIFT]),
+        slope=slope,
+        cadence_mean=float(sc[K.CAD_MEAN]),
+        cadence_median=float(sc[K.CAD_MED]),
+        gct_mean=float(sc[K.GCT_MEAN]),
+        gct_median=float(sc[K.GCT_MED]),
+        vo_mean=float(sc[K.VO_MEAN]),
+        vr_mean=float(sc[K.VR_MEAN]),
+        step_mean=float(sc[K.STEP_MEAN]),
+        laps=lap_values if has_laps else None,
     )
 
 

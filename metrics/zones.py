@@ -46,9 +46,12 @@ def zone_code(d: npt.ArrayLike) -> npt.NDArray[np.int8]:
 
 def zone_of_d(d: float | None) -> str | None:
     """Garmin zone name of one deviation d (pp from 50 %); None when d is unknown."""
-    if d is None or not np.isfinite(d):
+    if d is None:
         return None
-    return ZONES[int(zone_code(d))]
+    a = abs(float(d))  # the scalar form of zone_code (same float64 comparisons)
+    if a != a or a == float("inf"):
+        return None
+    return ZONES[0 if a + _EPS < GREEN_LIMIT_PP else 1 if a + _EPS < ORANGE_LIMIT_PP else 2]
 
 
 def zone_of_balance(balance_left_pct: float | None) -> str | None:
