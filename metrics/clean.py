@@ -3,19 +3,23 @@
 GCT balance is only comparable between runs when it is measured in the same conditions
 (anchors.md §3.4 and §3.8.1): walking, standing, the seconds after a pause, the warm-up and hills
 all move it for reasons that are not the athlete's asymmetry. Every gate is a named setting in
-`CleanSettings`; everything here is vectorised (no Python loop over samples).
+`CleanSettings`. The numpy code below is the reference (and the path without numba); when numba
+is there, `clean_samples` and `grade_from_altitude` run the same steps compiled
+(metrics.clean_kernels), one call per run with bit-identical results.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from evenstride.metrics import clean_kernels as K
 from evenstride.metrics import columns as C
-from evenstride.metrics.run_table import RunColumns, RunTable
+from evenstride.metrics.run_table import RunColumns, RunTable, kernel_input
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -84,13 +88,64 @@ def seconds_since_start(records: pd.DataFrame | RunColumns | RunTable) -> FloatA
     return (ns - ns[0]) / 1e9
 
 
+def _compilable(settings: CleanSettings) -> bool:
+    """True when the compiled kernels can take these settings exactly as the reference does.
+
+    Odd values (a window pandas rejects, a zero or negative grade window) keep the numpy path,
+    so they fail or behave exactly as they always did.
+    """
+    if K.clean_kernel is None:
+        return False
+    smooth = settings.altitude_smooth_samples
+    if isinstance(smooth, bool) or not isinstance(smooth, int | np.integer) or smooth < 1:
+        return False
+    numbers = (
+        settings.min_cadence_spm,
+        settings.min_speed_mps,
+        settings.max_speed_mps,
+        settings.warmup_s,
+        settings.max_gap_s,
+        settings.resume_settle_s,
+        settings.max_abs_grade_pct,
+        settings.grade_window_m,
+    )
+    if not all(isinstance(v, int | float | np.integer | np.floating) for v in numbers):
+        return False
+    window = float(settings.grade_window_m)
+    return math.isfinite(window) and window > 0
+
+
+def _is_float_vector(values: object) -> bool:
+    return isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1
+
+
 def grade_from_altitude(
     distance_m: FloatArray, altitude_m: FloatArray, settings: CleanSettings = DEFAULT_CLEAN
 ) -> FloatArray:
     """Grade (%) from smoothed altitude over a centred distance window; NaN where unknown.
 
     Derived from distance, not time, so that a slow climb and a fast one give the same grade.
+    Compiled when numba is there (same bits as `_grade_numpy`, which stays the reference).
     """
+    if (
+        _compilable(settings)
+        and _is_float_vector(distance_m)
+        and _is_float_vector(altitude_m)
+        and len(distance_m) == len(altitude_m)
+    ):
+        return K.grade_kernel(  # type: ignore[misc]
+            kernel_input(distance_m),
+            kernel_input(altitude_m),
+            float(settings.grade_window_m),
+            int(settings.altitude_smooth_samples),
+        )
+    return _grade_numpy(distance_m, altitude_m, settings)
+
+
+def _grade_numpy(
+    distance_m: FloatArray, altitude_m: FloatArray, settings: CleanSettings = DEFAULT_CLEAN
+) -> FloatArray:
+    """`grade_from_altitude` in numpy and pandas: the reference for the compiled kernel."""
     n = len(distance_m)
     grade = np.full(n, np.nan)
     valid = np.isfinite(distance_m) & np.isfinite(altitude_m)
@@ -126,7 +181,93 @@ def clean_samples(
     """Classify every record of one run (sorted by time) as clean or not, and say why not.
 
     `records`: a DataFrame with metrics.columns names, or the same columns as numpy arrays.
+    Runs compiled when numba is there (`_clean_compiled`), else the numpy reference.
     """
+    if _compilable(settings):
+        return _clean_compiled(records, settings, warmup_s=warmup_s)
+    return _clean_numpy(records, settings, warmup_s=warmup_s)
+
+
+def _clean_compiled(
+    records: pd.DataFrame | RunColumns | RunTable,
+    settings: CleanSettings = DEFAULT_CLEAN,
+    *,
+    warmup_s: float | None = None,
+) -> CleanSamples:
+    """`_clean_numpy` as one compiled call (metrics.clean_kernels): same arrays, same flags."""
+    s = settings
+    warm_limit = s.warmup_s if warmup_s is None else float(warmup_s)
+    table = records if isinstance(records, RunTable) else RunTable(records)
+    n = table.n
+    has_timestamp = table.has(C.TIMESTAMP) and n > 0
+    ns = kernel_input(table.timestamps_ns() if has_timestamp else _NO_NS, np.int64)
+    has_moving = table.has(C.MOVING)
+    moving = kernel_input(table.flags(C.MOVING) if has_moving else _NO_FLAGS, np.bool_)
+    grade_column = table.floats(C.GRADE)
+    (
+        t,
+        weight,
+        running,
+        settling,
+        warmup,
+        grade,
+        level,
+        clean,
+        has_cad,
+        has_spd,
+        grade_given,
+        grade_known,
+    ) = K.clean_kernel(  # type: ignore[misc]
+        ns,
+        has_timestamp,
+        kernel_input(table.floats(C.CADENCE)),
+        kernel_input(table.floats(C.SPEED)),
+        moving,
+        has_moving,
+        kernel_input(grade_column),
+        kernel_input(table.floats(C.DISTANCE)),
+        kernel_input(table.floats(C.ALTITUDE)),
+        float(s.min_cadence_spm),
+        float(s.min_speed_mps),
+        float(s.max_speed_mps),
+        float(warm_limit),
+        float(s.max_gap_s),
+        float(s.resume_settle_s),
+        float(s.max_abs_grade_pct),
+        float(s.grade_window_m),
+        int(s.altitude_smooth_samples),
+    )
+    flags: list[str] = []
+    if not has_cad:
+        flags.append("no cadence data: running gate uses speed only")
+    if not has_spd:
+        flags.append("no speed data: running gate uses cadence only")
+    if not grade_known:
+        flags.append("no altitude: grade not checked")
+    return CleanSamples(
+        t_s=t,
+        weight_s=weight,
+        running=running,
+        settling=settling,
+        warmup=warmup,
+        grade_pct=grade_column if grade_given else grade,
+        level=level,
+        clean=clean,
+        flags=flags,
+    )
+
+
+_NO_NS = np.zeros(0, dtype=np.int64)
+_NO_FLAGS = np.zeros(0, dtype=np.bool_)
+
+
+def _clean_numpy(
+    records: pd.DataFrame | RunColumns | RunTable,
+    settings: CleanSettings = DEFAULT_CLEAN,
+    *,
+    warmup_s: float | None = None,
+) -> CleanSamples:
+    """`clean_samples` in numpy: the reference for the compiled path, and the path without numba."""
     s = settings
     warm_limit = s.warmup_s if warmup_s is None else float(warmup_s)
     table = records if isinstance(records, RunTable) else RunTable(records)
@@ -176,7 +317,7 @@ def clean_samples(
 
     grade = table.floats(C.GRADE)
     if not np.isfinite(grade).any():
-        grade = grade_from_altitude(table.floats(C.DISTANCE), table.floats(C.ALTITUDE), s)
+        grade = _grade_numpy(table.floats(C.DISTANCE), table.floats(C.ALTITUDE), s)
     if not np.isfinite(grade).any():
         flags.append("no altitude: grade not checked")
     level = ~(np.abs(grade) > s.max_abs_grade_pct)  # NaN grade passes

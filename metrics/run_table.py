@@ -119,3 +119,17 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         else:
             out[name] = table.floats(name)
     return out
+
+
+def kernel_input(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """A read-only, aligned, C-contiguous view of `values` (a copy only when it is neither).
+
+    numba compiles one version per argument type, and read-only-ness is part of the type: pandas
+    hands out some columns read-only and others not, which would mean up to 2**k compilations
+    of a few seconds each for a kernel of k arrays. Read-only views of everything keep it to one.
+    """
+    if not (values.flags.c_contiguous and values.flags.aligned and values.dtype == dtype):
+        values = np.require(values, dtype, ["C", "A"])
+    view = values.view()
+    view.flags.writeable = False
+    return view
