@@ -22,7 +22,7 @@ import pandas as pd
 from evenstride.metrics import columns as C
 from evenstride.metrics import summary_kernels
 from evenstride.metrics.clean import DEFAULT_CLEAN, CleanSamples, CleanSettings, clean_samples
-from evenstride.metrics.run_table import RunColumns, RunTable
+from evenstride.metrics.run_table import RunColumns, RunTable, kernel_input
 from evenstride.metrics.zones import ZONE_KEYS, zone_keys, zone_of_d
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,7 +107,9 @@ class Ranked:
         """
         self.values = values
         if per_unit is not None and summary_kernels.COMPILED:
-            order, ok = summary_kernels.counting_order(values, per_unit, 8 * len(values) + 65536)
+            order, ok = summary_kernels.counting_order(
+                kernel_input(values), per_unit, 8 * len(values) + 65536
+            )
             if ok:
                 self.order = order
                 return
@@ -434,6 +436,7 @@ class RunSummary:
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # dataclass -> field names, looked up once
 
 
 def _json_safe(obj: Any) -> Any:
@@ -442,8 +445,15 @@ def _json_safe(obj: Any) -> Any:
         return obj if math.isfinite(obj) else None
     if kind in _PLAIN:
         return obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _json_safe(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if kind is dict:
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if kind is list:
+        return [_json_safe(v) for v in obj]
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(obj))
+    if names is not None:
+        return {name: _json_safe(getattr(obj, name)) for name in names}
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
@@ -887,13 +897,18 @@ def _statistics_compiled(
     else:
         starts = ends = lap_order = ts_ns = _NO_NS
         lap_clean = cs.clean  # unused without laps
+    f = kernel_input  # one compiled version whatever the arrays' flags (see kernel_input)
     bal, spd, cad, gct = _balance_columns(table, settings), col(C.SPEED), col(C.CADENCE), col(C.GCT)
+    orders = [
+        f(Ranked(x, C.RESOLUTION[name]).order, np.int64)
+        for x, name in ((bal, C.GCT_BALANCE), (spd, C.SPEED), (cad, C.CADENCE), (gct, C.GCT))
+    ]
     sc, zone_min, bin_spd, bin_bal, bin_secs, lap_values = summary_kernels.run_statistics(
-        cs.weight_s, cs.clean, cs.running, lap_clean, bal, spd, cad, gct,
-        col(C.VERTICAL_OSCILLATION), col(C.VERTICAL_RATIO), col(C.STEP_LENGTH),
-        Ranked(bal, C.RESOLUTION[C.GCT_BALANCE]).order, Ranked(spd, C.RESOLUTION[C.SPEED]).order,
-        Ranked(cad, C.RESOLUTION[C.CADENCE]).order, Ranked(gct, C.RESOLUTION[C.GCT]).order,
-        _BIN_MPS, ts_ns, starts, ends, lap_order,
+        f(cs.weight_s), f(cs.clean, np.bool_), f(cs.running, np.bool_), f(lap_clean, np.bool_),
+        f(bal), f(spd), f(cad), f(gct),
+        f(col(C.VERTICAL_OSCILLATION)), f(col(C.VERTICAL_RATIO)), f(col(C.STEP_LENGTH)),
+        *orders, _BIN_MPS, f(ts_ns, np.int64), f(starts, np.int64), f(ends, np.int64),
+        f(lap_order, np.int64),
     )  # fmt: skip
     K = summary_kernels
     slope = None

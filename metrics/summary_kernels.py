@@ -79,18 +79,16 @@ def _quantiles_of_source(xs, ws, start, stop, qs, pos, out, row):
         out[row, k] = _interp(qs[k], pos[start:stop], xs[start:stop], m)
 
 
-def _grouped_quantiles_source(order, values, weights, groups, n_groups, mask, qs):
-    """Quantiles qs of the masked samples of every group, from `order` (stable value order).
+def _sorted_grouped_source(order, sv, sw, groups, n_groups, qs):
+    """Quantiles qs of every group 0..n_groups-1 (other ids are left out), NaN when empty.
 
-    A sample counts when mask[i], 0 <= groups[i] < n_groups and its weight is finite and > 0.
-    Returns an (n_groups, len(qs)) array, NaN for empty groups.
+    `sv`, `sw`: the values and weights gathered in stable value order (`order`); samples
+    with a weight that is not finite and > 0 are left out. Returns (n_groups, len(qs)).
     """
     counts = np.zeros(n_groups + 1, np.int64)
     for k in range(len(order)):
-        i = order[k]
-        g = groups[i]
-        w = weights[i]
-        if mask[i] and 0 <= g < n_groups and w > 0 and w < np.inf:
+        g = groups[order[k]]
+        if 0 <= g < n_groups and sw[k] > 0 and sw[k] < np.inf:
             counts[g + 1] += 1
     for g in range(n_groups):
         counts[g + 1] += counts[g]
@@ -99,12 +97,10 @@ def _grouped_quantiles_source(order, values, weights, groups, n_groups, mask, qs
     ws = np.empty(m)
     fill = counts[:n_groups].copy()
     for k in range(len(order)):  # a stable bucket sort: each group keeps the value order
-        i = order[k]
-        g = groups[i]
-        w = weights[i]
-        if mask[i] and 0 <= g < n_groups and w > 0 and w < np.inf:
-            xs[fill[g]] = values[i]
-            ws[fill[g]] = w
+        g = groups[order[k]]
+        if 0 <= g < n_groups and sw[k] > 0 and sw[k] < np.inf:
+            xs[fill[g]] = sv[k]
+            ws[fill[g]] = sw[k]
             fill[g] += 1
     out = np.empty((n_groups, len(qs)))
     pos = np.empty(m)
@@ -113,21 +109,34 @@ def _grouped_quantiles_source(order, values, weights, groups, n_groups, mask, qs
     return out
 
 
-def _masked_quantiles_source(order, values, weights, mask, qs):
-    """Quantiles qs of the masked samples (one group): a 1-D array of len(qs)."""
+def _sorted_masked_source(order, sv, sw, mask, qs):
+    """Quantiles qs of the masked samples (one group), from values in stable order."""
     xs = np.empty(len(order))
     ws = np.empty(len(order))
     m = 0
     for k in range(len(order)):
-        i = order[k]
-        w = weights[i]
-        if mask[i] and w > 0 and w < np.inf:
-            xs[m] = values[i]
-            ws[m] = w
+        if mask[order[k]] and sw[k] > 0 and sw[k] < np.inf:
+            xs[m] = sv[k]
+            ws[m] = sw[k]
             m += 1
     out = np.empty((1, len(qs)))
     _quantiles_of(xs, ws, 0, m, qs, np.empty(m), out, 0)
     return out[0]
+
+
+def _grouped_quantiles_source(order, values, weights, groups, n_groups, mask, qs):
+    """Quantiles qs of the masked samples of every group, from `order` (stable value order).
+
+    A sample counts when mask[i], 0 <= groups[i] < n_groups and its weight is finite and > 0.
+    Returns an (n_groups, len(qs)) array, NaN for empty groups.
+    """
+    g = np.where(mask, groups, -1)
+    return _sorted_grouped(order, values[order], weights[order], g, n_groups, qs)
+
+
+def _masked_quantiles_source(order, values, weights, mask, qs):
+    """Quantiles qs of the masked samples (one group): a 1-D array of len(qs)."""
+    return _sorted_masked(order, values[order], weights[order], mask, qs)
 
 
 def _counting_order_source(x, per_unit, max_range):
@@ -396,14 +405,19 @@ def _run_statistics_source(
     scalars[CLEAN_MIN] = _masked_sum(w, clean, buf) / 60.0
 
     half = np.array([0.5])
-    scalars[SPEED_MED] = masked_quantiles(o_spd, spd, w, use, half)[0]
+    # each column's values and weights gathered once in value order; every median filters them
+    sv_bal, sw_bal = bal[o_bal], w[o_bal]
+    sv_spd, sw_spd = spd[o_spd], w[o_spd]
+    sv_cad, sw_cad = cad[o_cad], w[o_cad]
+    sv_gct, sw_gct = gct[o_gct], w[o_gct]
+    scalars[SPEED_MED] = _sorted_masked(o_spd, sv_spd, sw_spd, use, half)[0]
 
     zone_min = np.zeros(5)
     bin_spd = np.empty(0)
     bin_bal = np.empty(0)
     bin_secs = np.empty(0)
     if has_balance and n_bal > 0:
-        q = masked_quantiles(o_bal, bal, w, use, np.array([0.25, 0.5, 0.75]))
+        q = _sorted_masked(o_bal, sv_bal, sw_bal, use, np.array([0.25, 0.5, 0.75]))
         scalars[BAL_Q25], scalars[BAL_Q50], scalars[BAL_Q75] = q[0], q[1], q[2]
         scalars[BAL_MEAN] = _masked_average(bal, w, bal_clean, buf, buf2)
         for i in range(n):
@@ -438,21 +452,21 @@ def _run_statistics_source(
                     first[i] = i <= first_end
                     last[i] = i >= last_start
             scalars[DRIFT] = (
-                masked_quantiles(o_bal, bal, w, last, half)[0]
-                - masked_quantiles(o_bal, bal, w, first, half)[0]
+                _sorted_masked(o_bal, sv_bal, sw_bal, last, half)[0]
+                - _sorted_masked(o_bal, sv_bal, sw_bal, first, half)[0]
             )
         groups, bin_secs, used, ok = speed_bins(spd, bal, w, clean, bin_mps)
         scalars[BINS_USED] = used
         scalars[BINS_OK] = 1.0 if ok else 0.0
         if ok and used >= 2:
             nb = len(bin_secs)
-            bin_spd = grouped_quantiles(o_spd, spd, w, groups, nb, positive, half)[:, 0]
-            bin_bal = grouped_quantiles(o_bal, bal, w, groups, nb, positive, half)[:, 0]
+            bin_spd = _sorted_grouped(o_spd, sv_spd, sw_spd, groups, nb, half)[:, 0]
+            bin_bal = _sorted_grouped(o_bal, sv_bal, sw_bal, groups, nb, half)[:, 0]
 
     scalars[CAD_MEAN] = _masked_average(cad, w, clean, buf, buf2)
-    scalars[CAD_MED] = masked_quantiles(o_cad, cad, w, use, half)[0]
+    scalars[CAD_MED] = _sorted_masked(o_cad, sv_cad, sw_cad, use, half)[0]
     scalars[GCT_MEAN] = _masked_average(gct, w, clean, buf, buf2)
-    scalars[GCT_MED] = masked_quantiles(o_gct, gct, w, use, half)[0]
+    scalars[GCT_MED] = _sorted_masked(o_gct, sv_gct, sw_gct, use, half)[0]
     scalars[VO_MEAN] = _masked_average(vo, w, clean, buf, buf2)
     scalars[VR_MEAN] = _masked_average(vr, w, clean, buf, buf2)
     scalars[STEP_MEAN] = _masked_average(step, w, clean, buf, buf2)
@@ -469,10 +483,10 @@ def _run_statistics_source(
             group[i] = g
             if g >= 0:
                 secs[g] += w[i]
-        laps[0] = grouped_quantiles(o_bal, bal, w, group, n_laps, positive, half)[:, 0]
-        laps[1] = grouped_quantiles(o_cad, cad, w, group, n_laps, positive, half)[:, 0]
-        laps[2] = grouped_quantiles(o_gct, gct, w, group, n_laps, positive, half)[:, 0]
-        laps[3] = grouped_quantiles(o_spd, spd, w, group, n_laps, positive, half)[:, 0]
+        laps[0] = _sorted_grouped(o_bal, sv_bal, sw_bal, group, n_laps, half)[:, 0]
+        laps[1] = _sorted_grouped(o_cad, sv_cad, sw_cad, group, n_laps, half)[:, 0]
+        laps[2] = _sorted_grouped(o_gct, sv_gct, sw_gct, group, n_laps, half)[:, 0]
+        laps[3] = _sorted_grouped(o_spd, sv_spd, sw_spd, group, n_laps, half)[:, 0]
         laps[4] = secs
     return scalars, zone_min, bin_spd, bin_bal, bin_secs, laps
 
@@ -481,6 +495,8 @@ def _run_statistics_source(
 _compile = njit(cache=True, nogil=True) if njit is not None else (lambda f: f)
 _interp = _compile(_interp_source)
 _quantiles_of = _compile(_quantiles_of_source)
+_sorted_grouped = _compile(_sorted_grouped_source)
+_sorted_masked = _compile(_sorted_masked_source)
 grouped_quantiles = _compile(_grouped_quantiles_source)
 masked_quantiles = _compile(_masked_quantiles_source)
 counting_order = _compile(_counting_order_source)

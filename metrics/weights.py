@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from evenstride.metrics import summary_kernels
+from evenstride.metrics.run_table import kernel_input
 
 HOLD_CAP_S = 10.0
 
@@ -50,7 +51,7 @@ def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     v = np.asarray(values, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     if summary_kernels.COMPILED and v.ndim == 1 and v.shape == w.shape:
-        return float(summary_kernels.weighted_mean(v, w))  # the same sums, in one call
+        return float(summary_kernels.weighted_mean(kernel_input(v), kernel_input(w)))  # same sums
     ok = ~np.isnan(v) & (w > 0)
     total = w[ok].sum()
     return float((v[ok] * w[ok]).sum() / total) if total > 0 else float("nan")

@@ -165,3 +165,20 @@ def test_weighted_mean_kernel_is_the_numpy_formula() -> None:
         expected = (v[ok] * w[ok]).sum() / total if total > 0 else np.nan
         got = mk.weighted_mean(v, w)
         assert got == expected or (np.isnan(got) and np.isnan(expected))
+
+
+def test_one_compiled_version_for_frames_and_arrays() -> None:
+    """Read-only and writable, frame and array inputs share one compiled run_statistics."""
+    from evenstride.metrics.run_table import columns_frame
+    from evenstride.metrics.summary import summarise_run
+
+    run = _fixture_runs()[0]
+    frozen = {k: v.copy() for k, v in run.columns.items()}
+    for v in frozen.values():
+        v.flags.writeable = False
+    expected = summarise_fit_run(run).to_dict()
+    for records in (run.columns, frozen, columns_frame(run.columns)):
+        got = summarise_run(records, laps=run.laps, sub_sport=run.sub_sport,
+                            start_time=run.start_time, run_id=expected["run_id"])  # fmt: skip
+        assert got.to_dict() == expected
+    assert len(mk.run_statistics.signatures) == 1
