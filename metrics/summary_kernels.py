@@ -86,10 +86,14 @@ def _sorted_grouped_source(order, sv, sw, groups, n_groups, qs):
     with a weight that is not finite and > 0 are left out. Returns (n_groups, len(qs)).
     """
     counts = np.zeros(n_groups + 1, np.int64)
+    gs = np.empty(len(order), np.int64)  # group of each sample, in value order
     for k in range(len(order)):
         g = groups[order[k]]
-        if 0 <= g < n_groups and sw[k] > 0 and sw[k] < np.inf:
-            counts[g + 1] += 1
+        if not (0 <= g < n_groups and sw[k] > 0 and sw[k] < np.inf):
+            g = -1
+        gs[k] = g
+        counts[g + 1] += 1
+    counts[0] = 0
     for g in range(n_groups):
         counts[g + 1] += counts[g]
     m = counts[n_groups]
@@ -97,8 +101,8 @@ def _sorted_grouped_source(order, sv, sw, groups, n_groups, qs):
     ws = np.empty(m)
     fill = counts[:n_groups].copy()
     for k in range(len(order)):  # a stable bucket sort: each group keeps the value order
-        g = groups[order[k]]
-        if 0 <= g < n_groups and sw[k] > 0 and sw[k] < np.inf:
+        g = gs[k]
+        if g >= 0:
             xs[fill[g]] = sv[k]
             ws[fill[g]] = sw[k]
             fill[g] += 1
@@ -175,16 +179,17 @@ def _counting_order_source(x, per_unit, max_range):
     for k in range(1, len(counts)):
         counts[k] += counts[k - 1]
     order = np.empty(m, np.int64)
+    value_of = np.full(hi - lo + 1, np.nan)  # the one value each key stands for
     for i in range(n):  # in index order: ties keep it (a stable sort)
         k = keys[i]
         if k != np.iinfo(np.int64).min:
+            seen = value_of[k - lo]
+            if seen != x[i]:
+                if not math.isnan(seen):  # two values share a key: this order could be wrong
+                    return np.empty(0, np.int64), False
+                value_of[k - lo] = x[i]
             order[counts[k - lo]] = i
             counts[k - lo] += 1
-    for j in range(1, m):  # one key must mean one value, else the order could be wrong
-        a = order[j - 1]
-        b = order[j]
-        if keys[a] == keys[b] and x[a] != x[b]:
-            return np.empty(0, np.int64), False
     return order, True
 
 
