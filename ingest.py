@@ -369,9 +369,12 @@ class Job:
     error: str | None = None
 
 
-PARALLEL_MIN_FILES = (
-    64  # below this, starting worker processes (numpy, pandas) costs more than it saves
-)
+PARALLEL_MIN_FILES = 1500
+"""Below this many files one process analyses them all. Since the summaries are compiled, one
+process analyses ~35 MB/s, and starting worker processes (numpy, pandas, numba's cached
+kernels) costs 3-4 s: re-summarising a season of 300 one-hour runs (44 MB) took 1.7-2.0 s in
+one process and 4.6-4.9 s with two workers on the 2-core machine (benchmarks/bench_pipeline.py).
+ingest_many decides on its first batch of BULK_FILES, so it uses workers only when asked."""
 
 
 def _pool(n_workers: int) -> ProcessPoolExecutor | None:
@@ -399,11 +402,12 @@ def ingest_many(
     workers: int | None = None,
     on_result: Callable[[IngestResult], None] | None = None,
 ) -> list[IngestResult]:
-    """Ingest many files: decode + summarise on every core, archive and store in order.
+    """Ingest many files: archive, decode + summarise, and store them in order.
 
     The main process archives each raw file first and checks for duplicates; the pure analysis
-    runs in worker processes; results are stored in file order, in bulk batches (one commit and
-    one disk sync per batch). Results come back in input order.
+    runs in this process, or in `workers` worker processes when asked (see PARALLEL_MIN_FILES);
+    results are stored in file order, in bulk batches (one commit and one disk sync per batch).
+    Results come back in input order.
     """
     batches = itertools.batched(jobs, BULK_FILES)  # lazy: an account export never sits in memory
     first = next(batches, None)
