@@ -194,7 +194,7 @@ class Fault:
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"message": "fake failure"}'
-    action: str = "status"  # status | drop | drop_after (handled, then no answer) | sleep
+    action: str = "status"  # status | drop | drop_after (handled, then no answer) | sleep | stall
     seconds: float = 0.0
     after: int = 0  # let this many matching requests through first
 
@@ -498,6 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._route(method, path, query, body)
                 finally:
                     self._swallow = False
+                return self._drop()
+            if fault.action == "stall":  # no answer in time, and the request is never carried out
+                time.sleep(fault.seconds)
                 return self._drop()
             if fault.action == "sleep":
                 time.sleep(fault.seconds)
