@@ -5,14 +5,23 @@ ORIGINAL bytes and the file is a Zstandard frame of exactly those bytes (zstd co
 faster than gzip -6 at a similar ratio, more so at the `_LEVEL` used, so archiving never dominates
 an import; older `.gz` copies are still read). Writes go to a temporary file in the same folder,
 are fsynced, then renamed into place, so a process killed mid-write never leaves a partial file
-under a final name.
-Bulk imports may defer the fsync (`deferred_sync`) and make the whole batch durable at once before
-the database commits it. Folders are 0700 and files 0600: runs reveal where people live.
+under a final name. Folders are 0700 and files 0600: runs reveal where people live.
+
+Bulk imports (`deferred_sync`, one per batch of files, inside the database transaction that
+references them) skip the per-file fsync and make the whole batch durable with one sync before
+the transaction commits. In a batch, `put` only hashes the bytes and looks for a copy in the
+caller's thread, returns the sha256 at once, and hands verifying/compressing/writing to the
+archive's one writer thread: zstd and the file system calls release the GIL, so that work
+overlaps the caller's decoding and SQLite writes instead of adding to them. Any lookup of a sha256
+whose write is in flight waits for it; the batch's exit waits for every write and raises
+StoreError for the first that failed (the transaction then rolls back), so nothing committed
+ever points at a raw file that is not written and synced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import os
@@ -21,7 +30,10 @@ import tempfile
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from pathlib import Path
 
 import zstandard
@@ -35,6 +47,9 @@ _SUFFIX = ".zst"
 # than decoding them takes) for a 5 % larger archive (ratio 1.66 vs 1.74). Any level decompresses.
 _LEVEL = 1
 _TMP_PREFIX = ".tmp-"
+# Raw bytes a batch may have queued for the writer before `put` waits for it: bounds the memory
+# held by a long bulk block whose caller produces files faster than they are written.
+_MAX_QUEUED_BYTES = 128 * 1024 * 1024
 
 
 def _fsync_dir(path: Path) -> None:
@@ -90,30 +105,58 @@ def write_private_file(path: Path, data: bytes | str) -> Path:
     return path
 
 
+class _Batch:
+    """One thread's open bulk block: the writes it handed to the writer thread, in put order."""
+
+    __slots__ = ("queued", "queued_bytes", "writes")
+
+    def __init__(self) -> None:
+        # sha256 -> its write; the result is the file written (None: an intact copy was there)
+        self.writes: dict[str, Future[Path | None]] = {}
+        self.queued: deque[tuple[Future[Path | None], int]] = deque()  # not known to be done
+        self.queued_bytes = 0
+
+
 class RawArchive:
-    """The raw-file archive under one folder (normally `<home>/raw`)."""
+    """The raw-file archive under one folder (normally `<home>/raw`).
+
+    Usable from several threads. Bulk blocks (`deferred_sync`) belong to the thread that opened
+    them, like the database transaction they sit in; `close` stops the writer thread.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._deferred: list[Path] | None = None  # files written but not yet fsynced (bulk mode)
-        self._zstd = threading.local()  # this thread's (de)compressor: they are not thread-safe
+        # per thread: its (de)compressor (they are not thread-safe) and its open bulk block
+        self._local = threading.local()
+        self._lock = threading.Lock()  # guards _writer and _pending
+        self._writer: ThreadPoolExecutor | None = None  # created on the first bulk put
+        self._writer_pid = 0  # a forked child must not reuse its parent's (absent) thread
+        self._pending: dict[str, Future[Path | None]] = {}  # sha256 -> write in flight
+        self._unsynced: set[str] = set()  # written by a bulk block that has not synced yet
 
     def _compressor(self) -> zstandard.ZstdCompressor:
         """Reused per thread instead of one per file; the output bytes are the same."""
-        cctx = getattr(self._zstd, "cctx", None)
+        cctx = getattr(self._local, "cctx", None)
         if cctx is None:
-            cctx = self._zstd.cctx = zstandard.ZstdCompressor(level=_LEVEL)
+            cctx = self._local.cctx = zstandard.ZstdCompressor(level=_LEVEL)
         return cctx
 
     def _decompressor(self) -> zstandard.ZstdDecompressor:
         """Reused per thread, like the compressor (every put of a known file verifies it)."""
-        dctx = getattr(self._zstd, "dctx", None)
+        dctx = getattr(self._local, "dctx", None)
         if dctx is None:
-            dctx = self._zstd.dctx = zstandard.ZstdDecompressor()
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
         return dctx
 
     def __repr__(self) -> str:
         return f"RawArchive({str(self.root)!r})"
+
+    def close(self) -> None:
+        """Stop the writer thread, if one was started (idempotent; a later bulk put restarts it)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
 
     @staticmethod
     def _check(sha256: str) -> str:
@@ -129,8 +172,20 @@ class RawArchive:
     def _path(self, sha256: str) -> Path:
         return self.root.joinpath(sha256[:2], f"{sha256}{_SUFFIX}")
 
+    def _wait_pending(self, sha256: str) -> bool:
+        """Wait for a background write of this sha256 still in flight; True if there was one."""
+        future = self._pending.get(sha256)
+        if future is None:
+            return False
+        wait_for([future])  # its failure is reported by the batch that queued it
+        return True
+
     def _existing(self, sha256: str) -> Path | None:
         """The archived copy of a checked sha256 (the .zst, else a legacy .gz), if any."""
+        self._wait_pending(sha256)
+        return self._on_disk(sha256)
+
+    def _on_disk(self, sha256: str) -> Path | None:
         path = self._path(sha256)
         if path.is_file():
             return path
@@ -140,23 +195,89 @@ class RawArchive:
     def has(self, sha256: str) -> bool:
         return self._existing(self._check(sha256)) is not None
 
+    __contains__ = has
+
+    # ---- bulk mode
+
     @contextlib.contextmanager
     def deferred_sync(self) -> Iterator[None]:
-        """Bulk mode: skip the per-file fsync inside, make everything durable once on exit.
+        """Bulk mode: writes go to the writer thread unsynced; on exit all are awaited and synced.
 
-        Use it INSIDE the database transaction that references the files, so the commit happens
-        only after the files are on disk. Nested use joins the outer batch.
+        Use it INSIDE the database transaction that references the files: the exit raises
+        StoreError (naming the file) if any write failed, so the transaction rolls back, and
+        otherwise returns only once every file is on disk. If the block itself raises, writes not
+        yet started are cancelled, the others awaited, and the block's exception propagates.
+        Nested use joins the outer batch; each thread has its own.
         """
-        if self._deferred is not None:
+        if getattr(self._local, "batch", None) is not None:
             yield
             return
-        self._deferred = []
+        batch = self._local.batch = _Batch()
         try:
             yield
-        finally:
-            pending, self._deferred = self._deferred, None
-            if pending:
-                self._sync(pending)
+        except BaseException:
+            self._local.batch = None
+            for future in batch.writes.values():
+                future.cancel()  # not started yet: never runs, so never leaves a file
+            self._settle(batch)  # what was written is kept (and synced, as before)
+            raise
+        self._local.batch = None
+        failed = self._settle(batch)
+        if failed is not None:
+            sha256, exc = failed
+            if isinstance(exc, StoreError):  # _write_atomic's message names the file
+                raise exc
+            raise StoreError(f"cannot write archived raw file {self._path(sha256)}: {exc}") from exc
+
+    def _settle(self, batch: _Batch) -> tuple[str, BaseException] | None:
+        """Wait for all the batch's writes, sync the files written; the first failure, if any.
+
+        Also syncs when the batch kept a copy that another thread's bulk block wrote and has not
+        synced yet: this batch's transaction may commit first.
+        """
+        wait_for(batch.writes.values())
+        written: list[Path] = []
+        failed: tuple[str, BaseException] | None = None
+        for sha256, future in batch.writes.items():
+            if future.cancelled():
+                continue
+            exc = future.exception()
+            if exc is not None:
+                failed = failed or (sha256, exc)
+                continue
+            path = future.result()
+            if path is not None:
+                written.append(path)
+            elif sha256 in self._unsynced:
+                written.append(self._path(sha256))
+        if written:
+            self._sync(written)
+            self._unsynced.difference_update(p.name.removesuffix(_SUFFIX) for p in written)
+        return failed
+
+    def _queue(self, batch: _Batch, sha256: str, data: bytes, found: Path | None) -> None:
+        """Hand verifying/writing `data` to the writer thread, on behalf of `batch`."""
+        with self._lock:
+            if self._writer is None or self._writer_pid != os.getpid():
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="evenstride-archive")
+                self._writer_pid = os.getpid()
+            future = self._writer.submit(self._store, sha256, data, found, sync=False)
+            self._pending[sha256] = future
+        future.add_done_callback(functools.partial(self._forget, sha256))
+        batch.writes[sha256] = future
+        batch.queued.append((future, len(data)))
+        batch.queued_bytes += len(data)
+        while batch.queued and (
+            batch.queued[0][0].done() or batch.queued_bytes > _MAX_QUEUED_BYTES
+        ):
+            oldest, size = batch.queued.popleft()
+            batch.queued_bytes -= size
+            wait_for([oldest])
+
+    def _forget(self, sha256: str, future: Future[Path | None]) -> None:
+        with self._lock:
+            if self._pending.get(sha256) is future:
+                del self._pending[sha256]
 
     @staticmethod
     def _sync(paths: list[Path]) -> None:
@@ -170,30 +291,58 @@ class RawArchive:
         for folder in {p.parent for p in paths}:  # pragma: no cover
             _fsync_dir(folder)
 
-    __contains__ = has
+    # ---- put / get
 
     def put(self, data: bytes | bytearray | memoryview) -> str:
         """Archive `data` unless an intact copy is already there; return its sha256.
 
         Idempotent. An existing copy is verified first; a corrupt one is replaced by the good bytes
-        we now hold.
+        we now hold. In a bulk block the verifying and writing happen in the writer thread (the
+        block's exit reports a failure); otherwise the file is on disk and synced on return.
         """
         data = bytes(data)
         sha256 = hashlib.sha256(data).hexdigest()
-        found = self._existing(sha256)
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            if sha256 not in batch.writes:  # the same bytes twice in a batch: written once
+                self._queue(batch, sha256, data, self._existing(sha256))
+            return sha256
+        waited = self._wait_pending(sha256)  # another thread's bulk write of the same bytes
+        found = self._on_disk(sha256)
+        written = self._store(sha256, data, found, sync=True)
+        if written is None and found is not None and (waited or sha256 in self._unsynced):
+            self._sync_file(found)  # kept a copy a bulk block wrote but has not synced yet
+        return sha256
+
+    def _store(self, sha256: str, data: bytes, found: Path | None, *, sync: bool) -> Path | None:
+        """Keep `found` if intact, else write `data`; the path written (None: kept the copy)."""
         if found is not None:
             try:
                 self._verified(found, sha256)
-                return sha256
+                return None
             except ArchiveCorruptError:
                 pass  # heal it below
         path = self._path(sha256)
-        self._write_atomic(path, self._compressor().compress(data))
+        self._write_atomic(path, self._compressor().compress(data), sync=sync)
+        if not sync:
+            self._unsynced.add(sha256)  # until its batch has synced
         legacy = path.with_suffix(".gz")
         if found is not None and legacy.exists():  # a corrupt old copy was healed by the new one
             with contextlib.suppress(OSError):
                 legacy.unlink()
-        return sha256
+        return path
+
+    def _sync_file(self, path: Path) -> None:
+        """fsync one existing file and its folder (a copy a bulk block wrote without)."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot sync archived raw file {path}: {exc.strerror}") from exc
+        _fsync_dir(path.parent)
 
     def get(self, sha256: str) -> bytes:
         """The original bytes; KeyError if absent, ArchiveCorruptError if they no longer match."""
@@ -259,22 +408,23 @@ class RawArchive:
                 pass
         return removed
 
-    def _write_atomic(self, path: Path, payload: bytes) -> None:
+    def _write_atomic(self, path: Path, payload: bytes, *, sync: bool) -> None:
+        """Temp file + rename; `sync=False` (bulk) leaves the fsyncs to the batch's one sync."""
         folder = path.parent
         try:
             try:  # the folder mostly exists: try first, rather than check every time
                 fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=folder)
             except FileNotFoundError:
-                make_private_dir(folder, sync=self._deferred is None)
+                make_private_dir(folder, sync=sync)
                 fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=folder)
         except OSError as exc:
-            raise StoreError(f"cannot write to the archive {self.root}: {exc.strerror}") from exc
+            raise StoreError(f"cannot write archived raw file {path}: {exc.strerror}") from exc
         try:
             try:  # mkstemp creates the file 0600
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(fd, view) :]
-                if self._deferred is None:
+                if sync:
                     os.fsync(fd)
             finally:
                 os.close(fd)
@@ -285,7 +435,5 @@ class RawArchive:
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot write archived raw file {path}: {exc.strerror}") from exc
             raise
-        if self._deferred is None:
+        if sync:
             _fsync_dir(path.parent)
-        else:
-            self._deferred.append(path)

@@ -150,12 +150,22 @@ def test_legacy_gzip_copies_are_still_read(tmp_path: Path) -> None:
     assert not archive.path(sha).exists()
 
 
-def test_deferred_sync_writes_then_flushes_once(tmp_path: Path) -> None:
+def test_deferred_sync_writes_then_flushes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = RawArchive(tmp_path / "raw")
+    syncs: list[int] = []
+    fsyncs: list[int] = []
+    real_sync, real_fsync = os.sync, os.fsync
+    monkeypatch.setattr(os, "sync", lambda: (syncs.append(1), real_sync())[1])
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
     with archive.deferred_sync():
         shas = [archive.put(f"file {i}".encode()) for i in range(5)]
         with archive.deferred_sync():  # nested: joins the batch
             shas.append(archive.put(b"inner"))
-        assert archive._deferred is not None and len(archive._deferred) == 6
-    assert archive._deferred is None
+        assert syncs == []
+    assert syncs == [1] and fsyncs == []  # one sync for the batch, no per-file fsync
     assert all(archive.get(s) for s in shas)
+    archive.put(b"outside a batch")
+    assert syncs == [1] and fsyncs  # fsynced on its own again
+    archive.close()

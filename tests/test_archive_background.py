@@ -1,0 +1,455 @@
+"""Bulk archive writes in the background writer thread: same files, same guarantees.
+
+In a bulk block (`deferred_sync`) `put` returns the sha256 at once and a writer thread compresses
+and writes. These tests check what must not change: a failed write surfaces as StoreError at the
+end of the block and the surrounding transaction rolls back; the same bytes are written once;
+a file is readable right after its put; at the block's exit every file is written and synced
+before the commit; a block that raises leaves no temporary file and no write running after it;
+a process killed mid-batch never leaves a committed row whose raw file is missing.
+Faults are injected at the OS boundary (os.write / os.replace / os.sync), never in our code.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import zstandard
+
+from evenstride.ingest import Job, bulk, ingest_many
+from evenstride.store import RawArchive, Store, StoreError, open_store
+from evenstride.store import archive as archive_module
+
+SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
+linux_only = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="maps file descriptors to paths via /proc"
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(tmp_path / "home")
+    yield s
+    s.close()
+
+
+def _fd_path(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def _blobs(n: int, tag: bytes = b"run") -> list[bytes]:
+    """`n` blobs whose sha256 start with distinct hex digit pairs (distinct shard folders)."""
+    out: list[bytes] = []
+    shards: set[str] = set()
+    i = 0
+    while len(out) < n:
+        blob = tag + b"-%d-" % i + bytes(range(256)) * 20
+        shard = hashlib.sha256(blob).hexdigest()[:2]
+        if shard not in shards:
+            shards.add(shard)
+            out.append(blob)
+        i += 1
+    return out
+
+
+def _sha(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _fail_writes_in(
+    monkeypatch: pytest.MonkeyPatch, shards: set[str], err: int = errno.ENOSPC
+) -> list[str]:
+    """os.write raises OSError(err) for files in these shard folders (the OS, faked)."""
+    real_write = os.write
+    hits: list[str] = []
+
+    def write(fd: int, data: object) -> int:
+        path = _fd_path(fd)
+        if path and Path(path).parent.name in shards:
+            hits.append(path)
+            raise OSError(err, os.strerror(err))
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "write", write)
+    return hits
+
+
+def _add_activity(store: Store, sha: str, name: str) -> int:
+    return store.upsert_activity("default", source="test", source_id=name, sha256=sha)
+
+
+def _tmp_files(root: Path) -> list[Path]:
+    return list(root.glob("*/.tmp-*"))
+
+
+# --------------------------------------------------------------------------- failures
+
+
+@linux_only
+def test_failed_write_raises_at_block_end_and_rolls_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, bad1, bad2 = _blobs(3)
+    hits = _fail_writes_in(monkeypatch, {_sha(bad1)[:2], _sha(bad2)[:2]})
+    with pytest.raises(StoreError) as info, bulk(store):
+        for i, blob in enumerate((good, bad1, bad2)):
+            sha = store.archive.put(blob)  # returns at once: the write happens in the writer
+            assert sha == _sha(blob)
+            _add_activity(store, sha, f"file-{i}")
+    message = str(info.value)
+    # the first failure in put order, named by its file, with the OS's reason, on one line
+    assert str(store.archive.path(_sha(bad1))) in message
+    assert "No space left on device" in message and "\n" not in message
+    assert len(hits) == 2  # both failing writes were attempted: the exit waited for all
+    assert store.list_activities() == []  # the transaction rolled back
+    assert not store.archive.has(_sha(bad1)) and not store.archive.has(_sha(bad2))
+    assert _tmp_files(store.archive.root) == []
+    monkeypatch.undo()  # the disk is fine again: the same batch now goes through
+    with bulk(store):
+        for i, blob in enumerate((good, bad1, bad2)):
+            _add_activity(store, store.archive.put(blob), f"file-{i}")
+    assert len(store.list_activities()) == 3
+    assert [store.archive.get(_sha(b)) for b in (good, bad1, bad2)] == [good, bad1, bad2]
+
+
+@linux_only
+def test_failed_rename_raises_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_replace = os.replace
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        if str(dst).endswith(".zst"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    (blob,) = _blobs(1)
+    with pytest.raises(StoreError, match="Input/output error"), bulk(store):
+        _add_activity(store, store.archive.put(blob), "x")
+    assert store.list_activities() == [] and _tmp_files(store.archive.root) == []
+
+
+@linux_only
+def test_ingest_many_with_a_full_disk_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = sorted(SYNTHETIC.glob("*.fit"))
+    assert files
+    jobs = [Job(p.read_bytes(), source="file", source_id=p.name, file_name=p.name) for p in files]
+    root = str((tmp_path / "home" / "raw").resolve())
+    real_write = os.write
+
+    def write(fd: int, data: object) -> int:  # every archive file write: disk full
+        if _fd_path(fd).startswith(root + "/"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    with open_store(tmp_path / "home") as store:
+        monkeypatch.setattr(archive_module.os, "write", write)
+        with pytest.raises(StoreError, match="cannot write archived raw file .*No space left"):
+            ingest_many(store, jobs, workers=1)
+        monkeypatch.undo()
+        assert store.list_activities() == [] and store.list_runs() == []
+        assert list(store.archive.iter()) == [] and _tmp_files(store.archive.root) == []
+        results = ingest_many(store, jobs, workers=1)  # space again: the import goes through
+        assert {r.status for r in results} <= {"imported", "partial"}
+        for act in store.list_activities():
+            assert store.archive.get(act["sha256"])
+
+
+# --------------------------------------------------------------------------- normal operation
+
+
+@linux_only
+def test_same_bytes_in_one_batch_are_written_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _blobs(2)
+    go, released = threading.Event(), threading.Event()
+    renamed: list[str] = []
+    real_write, real_replace = os.write, os.replace
+
+    def write(fd: int, data: object) -> int:  # a slow disk: the first file waits for `go`
+        if Path(_fd_path(fd)).parent.name == _sha(a)[:2]:
+            go.wait(10)
+            released.set()
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        renamed.append(str(dst))
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "write", write)
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    with bulk(store):
+        shas = [store.archive.put(x) for x in (a, bytearray(a), b, memoryview(a), b)]
+        # the repeats returned while the first write of `a` was still held up: no waiting
+        assert not released.is_set()
+        go.set()
+    assert shas == [_sha(a), _sha(a), _sha(b), _sha(a), _sha(b)]
+    assert sorted(renamed) == sorted(str(store.archive.path(_sha(x))) for x in (a, b))
+    with bulk(store):  # a later batch verifies the copy and keeps it
+        store.archive.put(a)
+    assert len(renamed) == 2
+
+
+def test_get_and_has_right_after_a_bulk_put(store: Store) -> None:
+    blobs = _blobs(6)
+    with store.archive.deferred_sync():
+        for blob in blobs:
+            sha = store.archive.put(blob)
+            assert store.archive.has(sha) and sha in store.archive
+            assert store.archive.get(sha) == blob  # waits for its write if still in flight
+    assert sorted(store.archive.iter()) == sorted(_sha(b) for b in blobs)
+
+
+@linux_only
+def test_every_file_is_written_and_synced_before_the_commit(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    go = threading.Event()
+    real_write, real_replace, real_sync = os.write, os.replace, os.sync
+
+    def write(fd: int, data: object) -> int:  # a slow disk: writes wait for `go`
+        if ".tmp-" in _fd_path(fd):
+            go.wait(10)
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+        events.append("file")
+
+    def sync() -> None:
+        real_sync()
+        events.append("sync")
+
+    monkeypatch.setattr(archive_module.os, "write", write)
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    monkeypatch.setattr(archive_module.os, "sync", sync)
+    sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
+    blobs = _blobs(12)
+    timer = threading.Timer(0.1, go.set)
+    with bulk(store):
+        for i, blob in enumerate(blobs):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+        timer.start()  # the disk catches up only after the block has begun to exit
+    timer.join()
+    assert events == ["file"] * 12 + ["sync", "commit"]
+    for act in store.list_activities():
+        path = store.archive.path(act["sha256"])
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert zstandard.ZstdDecompressor().decompress(path.read_bytes()) in blobs
+
+
+def test_corrupt_copies_are_healed_in_bulk(store: Store) -> None:
+    a, b = _blobs(2)
+    sha_a = store.archive.put(a)
+    store.archive.path(sha_a).write_bytes(b"not zstd at all")
+    sha_b = _sha(b)
+    legacy = store.archive.path(sha_b).with_suffix(".gz")
+    legacy.parent.mkdir(mode=0o700, exist_ok=True)
+    legacy.write_bytes(b"\x1f\x8b not gzip either")
+    with bulk(store):
+        assert store.archive.put(a) == sha_a and store.archive.put(b) == sha_b
+    assert store.archive.get(sha_a) == a and store.archive.get(sha_b) == b
+    assert not legacy.exists() and store.archive.path(sha_b).exists()
+
+
+@linux_only
+def test_a_block_that_raises_leaves_no_write_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes not started are cancelled; a started one is awaited; no temp file remains."""
+    blobs = _blobs(4)
+    shard_of = {_sha(b)[:2]: b for b in blobs}
+    started: set[bytes] = set()
+    go = threading.Event()
+    real_write = os.write
+
+    def write(fd: int, data: object) -> int:  # a slow disk: writes wait for `go`
+        shard = Path(_fd_path(fd)).parent.name
+        if shard in shard_of:
+            started.add(shard_of[shard])
+            go.wait(30)
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "write", write)
+
+    class Boom(Exception):
+        pass
+
+    timer = threading.Timer(0.5, go.set)  # lets the held-up write finish a little later
+    with pytest.raises(Boom), bulk(store):
+        for i, blob in enumerate(blobs):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+        timer.start()
+        raise Boom
+    assert go.is_set()  # the exit waited for the write held up by the slow disk ...
+    assert _tmp_files(store.archive.root) == []  # ... so its temporary file is gone
+    timer.join()
+    n_started = len(started)
+    assert n_started <= 1  # the writer was held up on the first file; the rest were cancelled
+    assert store.list_activities() == []
+    for blob in blobs:  # a write that started was completed; the others never ran
+        assert store.archive.has(_sha(blob)) == (blob in started)
+        if blob in started:
+            assert store.archive.get(_sha(blob)) == blob
+    assert _tmp_files(store.archive.root) == []
+    assert len(started) == n_started  # nothing is still being written after the block
+
+
+@linux_only
+def test_other_threads_wait_for_a_write_in_flight(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (blob,) = _blobs(1)
+    sha = _sha(blob)
+    go = threading.Event()
+    fsynced: list[str] = []
+    real_write, real_fsync = os.write, os.fsync
+
+    def write(fd: int, data: object) -> int:
+        if Path(_fd_path(fd)).parent.name == sha[:2]:
+            go.wait(30)
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    def fsync(fd: int) -> None:
+        fsynced.append(str(Path(_fd_path(fd)).resolve()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(archive_module.os, "write", write)
+    monkeypatch.setattr(archive_module.os, "fsync", fsync)
+    got: dict[str, object] = {}
+
+    def other(key: str, call: Callable[[], object]) -> threading.Thread:
+        t = threading.Thread(target=lambda: got.__setitem__(key, call()))
+        t.start()
+        return t
+
+    with store.archive.deferred_sync():
+        assert store.archive.put(blob) == sha  # its write is held up by the slow disk
+        readers = [
+            other("get", lambda: store.archive.get(sha)),
+            other("has", lambda: store.archive.has(sha)),
+            other("put", lambda: store.archive.put(blob)),  # not in a bulk block: synchronous
+        ]
+        go.set()
+        for t in readers:
+            t.join(30)
+    assert got == {"get": blob, "has": True, "put": sha}
+    # the other thread's plain put kept the batch's copy and made it durable itself
+    assert str(store.archive.path(sha).resolve()) in fsynced
+
+
+def test_bulk_mode_belongs_to_the_thread_that_opened_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        fsyncs.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(archive_module.os, "fsync", fsync)
+    a, b = _blobs(2)
+    with store.archive.deferred_sync():
+        store.archive.put(a)
+        t = threading.Thread(target=store.archive.put, args=(b,))
+        t.start()
+        t.join()
+        # the other thread's put was its own: written and fsynced before it returned
+        assert store.archive.path(_sha(b)).exists() and t.ident in fsyncs
+    assert threading.get_ident() not in fsyncs
+
+
+def test_queued_bytes_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archive_module, "_MAX_QUEUED_BYTES", 1)  # every put waits for the last
+    archive = RawArchive(tmp_path / "raw")
+    blobs = _blobs(5)
+    with archive.deferred_sync():
+        for blob in blobs:
+            archive.put(blob)
+            assert archive.path(_sha(blob)).exists()  # written before put returned
+    assert [archive.get(_sha(b)) for b in blobs] == blobs
+    archive.close()
+
+
+def test_close_stops_the_writer_and_a_later_batch_starts_it_again(tmp_path: Path) -> None:
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("evenstride-archive")]
+
+    before = set(writers())
+    with open_store(tmp_path / "home") as store:
+        with store.archive.deferred_sync():
+            store.archive.put(b"one")
+        assert set(writers()) - before
+        store.archive.close()
+        assert not set(writers()) - before
+        with store.archive.deferred_sync():
+            store.archive.put(b"two")
+        assert store.archive.get(_sha(b"two")) == b"two"
+    assert not set(writers()) - before  # Store.close stopped it
+
+
+# --------------------------------------------------------------------------- kill
+
+
+_BULK_FOREVER = """
+import os, sys, time
+from pathlib import Path
+from evenstride.store import open_store
+real_write = os.write
+def slow_write(fd, data):  # a slow disk: the writer thread falls behind the batch
+    time.sleep(0.003)
+    return real_write(fd, data)
+os.write = slow_write
+store = open_store(Path(sys.argv[1]))
+print("ready", flush=True)
+n = 0
+while True:
+    with store.transaction(), store.archive.deferred_sync():
+        for _ in range(20):
+            blob = os.urandom(int.from_bytes(os.urandom(3), "big") % 200_000 + 20_000)
+            sha = store.archive.put(blob)
+            store.upsert_activity("default", source="kill", source_id=str(n), sha256=sha)
+            n += 1
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_kill_mid_batch_never_commits_a_row_without_its_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for delay in (0.3, 0.6, 0.9, 1.2):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _BULK_FOREVER, str(home)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+    con = sqlite3.connect(home / "evenstride.sqlite3")
+    shas = [r[0] for r in con.execute("SELECT sha256 FROM activities")]
+    con.close()
+    assert shas, "no batch was ever committed; the test proved nothing"
+    archive = RawArchive(home / "raw")
+    for sha in shas:
+        archive.get(sha)  # KeyError / ArchiveCorruptError if a committed row lost its file
