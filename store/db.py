@@ -2,7 +2,9 @@
 
 Nothing outside this package builds queries, so a server database (PostgreSQL, for teams) only
 needs another `make_engine` here. SQLite specifics are confined to `make_engine` (pragmas, BEGIN
-IMMEDIATE) and `Store.integrity_check`; the queries themselves are portable Core.
+IMMEDIATE), `Store.integrity_check` and `_Direct`, which runs the import path's statements on the
+SQLite cursor inside write transactions (other dialects run them through Core); the queries
+themselves are portable Core.
 
 Values crossing this boundary are plain Python: tz-aware datetimes (stored as ISO-8601 UTC text
 that sorts correctly), dicts/lists (stored as JSON text) and floats (NaN stored as NULL).
@@ -232,13 +234,56 @@ def _plain(value: Any, where: str) -> Any:
     return _jsonable(value)
 
 
+_AS_IS = frozenset({str, int, float, bool, type(None)})  # json.dumps writes them as _plain would
+_SAFE_KEYS: set[str] = set()  # dict keys found not to be secret names (the summaries' few hundred)
+_SAFE_KEYS_MAX = 4096
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False).encode
+
+
+def _is_plain(value: Any) -> bool:
+    """Only exact dicts with str keys, lists and str/int/float/bool/None, and no secret key?
+
+    Then json.dumps of the value itself is what `_plain` + json.dumps would store (a NaN or an
+    infinity makes it fail, and `_dumps` takes the walk): it only checks types and keys, never
+    copies. Every run summary is such a value. A secret key answers False, so the walk reports
+    it exactly as before.
+    """
+    cls = type(value)
+    if cls is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        if not _SAFE_KEYS.issuperset(value):
+            for key in value:
+                if _is_secret_name(key):
+                    return False
+                if len(_SAFE_KEYS) < _SAFE_KEYS_MAX:
+                    _SAFE_KEYS.add(key)
+        items = value.values()
+    elif cls is list:
+        items = value
+    else:
+        return cls in _AS_IS
+    for item in items:
+        kind = type(item)
+        if kind not in _AS_IS and not ((kind is dict or kind is list) and _is_plain(item)):
+            return False
+    return True
+
+
 def _dumps(value: Any, where: str) -> str:
+    """JSON text of `value` (sorted keys, NaN as null); SecretRefusedError for credential keys."""
+    if _is_plain(value):
+        try:
+            return _encode(value)
+        except ValueError:  # a NaN or an infinity somewhere: the walk turns it into null
+            pass
     try:
         plain = _plain(value, where)
     except TypeError:
         _refuse_secrets(value, where)  # a secret anywhere is refused before any type complaint
         raise
-    return json.dumps(plain, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    return _encode(plain)
 
 
 def _loads(text: str | None) -> Any:
@@ -359,8 +404,8 @@ def _run_row(activity_id: int, run: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _activity_dict(row: sa.Row) -> dict[str, Any]:
-    d = dict(row._mapping)
+def _activity_dict(row: sa.Row | Mapping[str, Any]) -> dict[str, Any]:
+    d = dict(row._mapping if isinstance(row, sa.Row) else row)  # a Row, or _Core/_Direct's rows
     d["start_time"] = _parse(d["start_time"])
     d["imported_at"] = _parse(d["imported_at"])
     d["updated_at"] = _parse(d["updated_at"])
@@ -484,6 +529,15 @@ def _activities_query(
     return query.order_by(activities.c.start_time.asc().nulls_last(), activities.c.id)
 
 
+# An athlete has no activity from this source: true when checked, kept true by `_write_activity`.
+_SOURCE_EXISTS = (
+    sa.select(activities.c.id)
+    .join_from(activities, athletes)
+    .where(athletes.c.name == _bp("athlete"), activities.c.source == _bp("source"))
+    .limit(1)
+)
+
+
 class _TxCache:
     """What one write transaction has already established, so later writes in it skip lookups.
 
@@ -492,7 +546,7 @@ class _TxCache:
     may have rolled writes back) and by deletions; it dies with its transaction.
     """
 
-    __slots__ = ("absent_keys", "activity_ids", "athlete_ids", "runless_ids")
+    __slots__ = ("absent_keys", "absent_sources", "activity_ids", "athlete_ids", "runless_ids")
 
     def __init__(self) -> None:
         self.athlete_ids: dict[str, int] = {}
@@ -500,12 +554,181 @@ class _TxCache:
         self.runless_ids: set[int] = set()  # inserted by this transaction, no runs written yet
         # (athlete, source, source_id) that find_duplicate saw missing and nobody inserted since
         self.absent_keys: set[tuple[Any, Any, str]] = set()
+        # (athlete, source) without any activity: a FIT import's look for stream twins needs no
+        # query per file when the athlete has no Strava runs
+        self.absent_sources: set[tuple[str, str]] = set()
 
     def clear(self) -> None:
         self.athlete_ids.clear()
         self.activity_ids.clear()
         self.runless_ids.clear()
         self.absent_keys.clear()
+        self.absent_sources.clear()
+
+
+class _Compiled:
+    """One statement compiled for the dialect and one set of parameter names."""
+
+    __slots__ = ("columns", "constants", "names", "processors", "sql")
+
+    def __init__(self, stmt: sa.Executable, keys: tuple[str, ...], dialect: sa.Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # the bind conversions Core would apply (e.g. to_float for Float columns), by position
+        self.processors = tuple(
+            (i, proc)
+            for i, name in enumerate(self.names)
+            if (proc := compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        )
+        # binds that carry their own value (e.g. a LIMIT), as Core's construct_params adds them
+        self.constants = {
+            name: compiled.binds[name].effective_value
+            for name in self.names
+            if not compiled.binds[name].required
+        }
+        self.columns: tuple[str, ...] | None = None  # result column names, from the first run
+
+    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...] | list[Any]:
+        if self.constants:
+            params = {**self.constants, **params}
+        if not self.processors:
+            return tuple([params[name] for name in self.names])
+        args = [params[name] for name in self.names]
+        for i, proc in self.processors:
+            args[i] = proc(args[i])
+        return args
+
+
+class _Core:
+    """Statements through SQLAlchemy Core: reads outside a write transaction, other dialects."""
+
+    @staticmethod
+    def first(
+        conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        row = conn.execute(stmt, params).first()
+        return None if row is None else row._mapping
+
+    @staticmethod
+    def all(
+        conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        return [row._mapping for row in conn.execute(stmt, params)]
+
+    @staticmethod
+    def write(conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]) -> None:
+        conn.execute(stmt, params)
+
+    @staticmethod
+    def write_many(
+        conn: sa.Connection, stmt: sa.Executable, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        conn.execute(stmt, rows)
+
+    @staticmethod
+    def insert(conn: sa.Connection, stmt: sa.Executable, row: Mapping[str, Any]) -> int:
+        """Insert one row; its new primary key."""
+        return int(conn.execute(stmt, row).inserted_primary_key[0])
+
+    @staticmethod
+    def plain(conn: sa.Connection, sql: str) -> None:
+        conn.exec_driver_sql(sql)
+
+
+_CORE = _Core()
+
+
+class _Direct:
+    """The same calls on the DBAPI cursor of the thread's write transaction (SQLite).
+
+    SQLAlchemy's execute costs ~40 us a statement (execution context, result set-up) where SQLite
+    itself needs ~5, and a bulk import runs about five per file. The SQL is still the Core
+    statement compiled by SQLAlchemy for the engine's dialect (once per set of parameter names),
+    with the same bind conversions, rows come back as the same name -> value mappings, and driver
+    errors are wrapped as SQLAlchemy's DBAPIError, so `_translated` reports them as before.
+    """
+
+    # Compiled forms shared by every store of the process (one CLI run may open several, a
+    # benchmark one per pass), per dialect class, server version and parameter style.
+    _shared: dict[tuple[Any, ...], dict[tuple[sa.Executable, tuple[str, ...]], _Compiled]] = {}
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self._dialect = dialect
+        self._error: type[Exception] = dialect.loaded_dbapi.Error
+        key = (type(dialect), dialect.server_version_info, dialect.paramstyle)
+        self._compiled = self._shared.setdefault(key, {})
+
+    @staticmethod
+    def usable(dialect: sa.Dialect) -> bool:
+        return dialect.name == "sqlite" and dialect.positional
+
+    def _get(self, stmt: sa.Executable, params: Mapping[str, Any]) -> _Compiled:
+        keys = tuple(params)
+        compiled = self._compiled.get((stmt, keys))
+        if compiled is None:
+            compiled = self._compiled[(stmt, keys)] = _Compiled(stmt, keys, self._dialect)
+        return compiled
+
+    def _run(self, conn: sa.Connection, sql: str, args: Any = (), *, many: bool = False) -> Any:
+        """Execute on the transaction's DBAPI connection; the DBAPI cursor."""
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if many:
+                cursor.executemany(sql, args)
+            else:
+                cursor.execute(sql, args)
+        except self._error as exc:
+            cursor.close()
+            raise sa.exc.DBAPIError.instance(
+                sql, args, exc, self._error, dialect=self._dialect
+            ) from exc
+        return cursor
+
+    def _rows(
+        self, conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any], n: int | None
+    ) -> list[dict[str, Any]]:
+        compiled = self._get(stmt, params)
+        cursor = self._run(conn, compiled.sql, compiled.args(params))
+        try:
+            rows = cursor.fetchall() if n is None else cursor.fetchmany(n)
+            if compiled.columns is None:
+                compiled.columns = tuple(d[0] for d in cursor.description)
+        finally:
+            cursor.close()
+        return [dict(zip(compiled.columns, row, strict=True)) for row in rows]
+
+    def first(
+        self, conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        rows = self._rows(conn, stmt, params, 1)
+        return rows[0] if rows else None
+
+    def all(
+        self, conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        return self._rows(conn, stmt, params, None)
+
+    def write(self, conn: sa.Connection, stmt: sa.Executable, params: Mapping[str, Any]) -> None:
+        compiled = self._get(stmt, params)
+        self._run(conn, compiled.sql, compiled.args(params)).close()
+
+    def write_many(
+        self, conn: sa.Connection, stmt: sa.Executable, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        compiled = self._get(stmt, rows[0])  # every row has the same keys (`_run_row`)
+        self._run(conn, compiled.sql, [compiled.args(r) for r in rows], many=True).close()
+
+    def insert(self, conn: sa.Connection, stmt: sa.Executable, row: Mapping[str, Any]) -> int:
+        compiled = self._get(stmt, row)
+        cursor = self._run(conn, compiled.sql, compiled.args(row))
+        try:
+            return int(cursor.lastrowid)
+        finally:
+            cursor.close()
+
+    def plain(self, conn: sa.Connection, sql: str) -> None:
+        self._run(conn, sql).close()
 
 
 # --------------------------------------------------------------------------- the store
@@ -527,6 +750,7 @@ class Store:
         self._engine = engine
         self._local = threading.local()
         self._closed = False
+        self._direct = _Direct(engine.dialect) if _Direct.usable(engine.dialect) else None
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
@@ -538,6 +762,7 @@ class Store:
         if not self._closed:
             self._closed = True
             self._engine.dispose()
+            self.archive.close()  # its writer thread (bulk imports), idle outside a bulk block
 
     def __enter__(self) -> Store:
         return self
@@ -597,14 +822,22 @@ class Store:
         Nested savepoints may share one name: ROLLBACK TO and RELEASE act on the most recent
         savepoint of that name (SQLite and PostgreSQL alike), i.e. this block's own.
         """
-        conn.exec_driver_sql("SAVEPOINT evenstride")
+        sql = self._sql(conn)
+        sql.plain(conn, "SAVEPOINT evenstride")
         try:
             yield
         except BaseException:
-            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT evenstride")
-            conn.exec_driver_sql("RELEASE SAVEPOINT evenstride")
+            sql.plain(conn, "ROLLBACK TO SAVEPOINT evenstride")
+            sql.plain(conn, "RELEASE SAVEPOINT evenstride")
             raise
-        conn.exec_driver_sql("RELEASE SAVEPOINT evenstride")
+        sql.plain(conn, "RELEASE SAVEPOINT evenstride")
+
+    def _sql(self, conn: sa.Connection) -> _Core | _Direct:
+        """How to run the import path's statements on `conn`: directly when it is this thread's
+        write transaction (SQLite), else through Core."""
+        if self._direct is not None and conn is getattr(self._local, "conn", None):
+            return self._direct
+        return _CORE
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -721,7 +954,7 @@ class Store:
             "sha256": _sha(sha256),
         }
         with self._read() as conn:
-            row = conn.execute(_FIND_DUPLICATE, params).first()
+            row = self._sql(conn).first(conn, _FIND_DUPLICATE, params)
             cache: _TxCache | None = getattr(self._local, "cache", None)
             if row is None and cache is not None:  # the upsert that follows can skip its lookup
                 cache.absent_keys.add((athlete, source, params["source_id"]))
@@ -784,17 +1017,19 @@ class Store:
     ) -> int:
         """Insert or update the activity row (one write statement); return its id."""
         cache = self._local.cache
+        sql = self._sql(conn)
         key = (athlete, values["source"], values["source_id"])
         existing = None
         if key not in cache.absent_keys:
             params = {"athlete_id": athlete_id, "source": key[1], "source_id": key[2]}
-            existing = conn.execute(_ACTIVITY_ID, params).scalar()
+            existing = sql.first(conn, _ACTIVITY_ID, params)
+        cache.absent_sources.discard((athlete, key[1]))
         if existing is not None:
-            activity_id = int(existing)
-            conn.execute(_UPDATE_ACTIVITY, {"activity_id": activity_id, **values})
+            activity_id = int(existing["id"])
+            sql.write(conn, _UPDATE_ACTIVITY, {"activity_id": activity_id, **values})
         else:
             row = {"athlete_id": athlete_id, "imported_at": values["updated_at"], **values}
-            activity_id = int(conn.execute(_INSERT_ACTIVITY, row).inserted_primary_key[0])
+            activity_id = sql.insert(conn, _INSERT_ACTIVITY, row)
             cache.absent_keys.discard(key)
             cache.runless_ids.add(activity_id)
         cache.activity_ids.add(activity_id)
@@ -846,8 +1081,33 @@ class Store:
             n_sources = len(sources)
         query = _activities_query(*(name in params for name in _ACTIVITY_FILTERS), n_sources)
         with self._read() as conn:
-            rows = conn.execute(query, params).all()
+            sql = self._sql(conn)
+            cache: _TxCache | None = getattr(self._local, "cache", None)
+            if (
+                cache is not None
+                and athlete is not None
+                and source is not None
+                and self._none_from(
+                    sql, conn, cache, athlete, [source] if isinstance(source, str) else sources
+                )
+            ):
+                return []
+            rows = sql.all(conn, query, params)
         return [_activity_dict(r) for r in rows]
+
+    @staticmethod
+    def _none_from(
+        sql: _Core | _Direct, conn: sa.Connection, cache: _TxCache, athlete: str, sources: list[str]
+    ) -> bool:
+        """True when the athlete has no activity from any of `sources`, remembered while the
+        write transaction lasts: a FIT import looks for stream twins once per file."""
+        for source in sources:
+            if (athlete, source) in cache.absent_sources:
+                continue
+            if sql.first(conn, _SOURCE_EXISTS, {"athlete": athlete, "source": source}):
+                return False
+            cache.absent_sources.add((athlete, source))
+        return True
 
     # ---- runs
 
@@ -863,15 +1123,16 @@ class Store:
         runless = cache is not None and activity_id in cache.runless_ids
         with self._tx(atomic=len(rows) + (not runless) > 1) as conn:
             cache = self._local.cache
+            sql = self._sql(conn)
+            params = {"activity_id": activity_id}
             if activity_id not in cache.activity_ids:
-                found = conn.execute(_ACTIVITY_EXISTS, {"activity_id": activity_id}).scalar()
-                if found is None:
+                if sql.first(conn, _ACTIVITY_EXISTS, params) is None:
                     raise NotFoundError(f"no activity with id {activity_id}")
                 cache.activity_ids.add(activity_id)
             if not runless:
-                conn.execute(_DELETE_RUNS, {"activity_id": activity_id})
+                sql.write(conn, _DELETE_RUNS, params)
             if rows:
-                conn.execute(_INSERT_RUNS, rows)
+                sql.write_many(conn, _INSERT_RUNS, rows)
             cache.runless_ids.discard(activity_id)
 
     def list_runs(

@@ -8,14 +8,17 @@ stream sources, and the archive's reused (de)compressors and folder creation on 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import math
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,16 @@ import numpy as np
 import pytest
 import zstandard
 
-from evenstride.ingest import STREAM_SOURCES, analyse, ingest_file
-from evenstride.store import NotFoundError, RawArchive, SecretRefusedError, Store, open_store
+from evenstride.ingest import STREAM_SOURCES, Job, analyse, ingest_file, ingest_many
+from evenstride.store import (
+    DB_NAME,
+    NotFoundError,
+    RawArchive,
+    SecretRefusedError,
+    Store,
+    StoreError,
+    open_store,
+)
 from evenstride.store.archive import _LEVEL
 from evenstride.store.db import _dumps, _jsonable, _refuse_secrets
 
@@ -308,3 +319,211 @@ def test_copies_archived_at_an_older_level_still_read(tmp_path: Path) -> None:
     path.write_bytes(old)
     assert archive.get(sha) == data
     assert archive.put(data) == sha and path.read_bytes() == old  # intact: not rewritten
+
+
+# --------------------------------------------------------------------------- JSON without the walk
+
+
+class _Key(str):
+    def __str__(self) -> str:  # json.dumps writes the text itself, `_plain` used str(): walk it
+        return "renamed"
+
+
+class _Colour(StrEnum):
+    RED = "red"
+
+
+class _Level(IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [1.5, None, True, "x"], "c": {"d": -0.0, "e": 'é\n"', "f": 10**30}},
+        {"n": {"deep": [1.0, {"deeper": math.nan}]}},  # plain, but a NaN: stored as null
+        [{"inf": math.inf}, -math.inf],
+        {_Key("k"): 1},
+        {"c": _Colour.RED, "l": _Level.HIGH, "f": np.float64(2.5), "g": np.float64("nan")},
+        {"t": (1, 2), "s": "plain"},
+        [],
+        {},
+    ],
+)
+def test_plain_values_are_dumped_exactly_as_the_reference_walk(value: Any) -> None:
+    reference = json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True, allow_nan=False)
+    assert _dumps(value, "x") == reference
+
+
+def test_run_summaries_are_dumped_exactly_as_the_reference_walk() -> None:
+    values: list[Any] = []
+    for path in sorted(SYNTHETIC.rglob("*.fit")):
+        analysis = analyse(path.read_bytes())
+        if analysis.fields is not None:
+            values.append(list(analysis.fields["sensors"]))
+        values += [row["summary"] for row in analysis.rows]
+    assert len(values) > 5
+    for value in values:
+        reference = json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True)
+        assert _dumps(value, "x") == reference
+
+
+def test_a_secret_in_a_plain_value_is_refused_naming_the_same_key() -> None:
+    value = {"ok": 1, "splits": [{"pace": 1.0}, {"Refresh-Token": "r"}], "password": "p"}
+    with pytest.raises(SecretRefusedError) as walked:
+        _refuse_secrets(value, "a run summary")
+    with pytest.raises(SecretRefusedError) as dumped:
+        _dumps(value, "a run summary")
+    assert str(dumped.value) == str(walked.value)
+
+
+# --------------------------------------------------------------------------- direct SQL
+
+
+def _table_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, without the columns that hold the time of the write."""
+    skip = {"imported_at", "updated_at", "created_at", "applied_at"}
+    con = sqlite3.connect(db)
+    try:
+        out = {}
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in sorted(tables):
+            cur = con.execute(f"SELECT * FROM {table} ORDER BY rowid")
+            keep = [i for i, d in enumerate(cur.description) if d[0] not in skip]
+            out[table] = [tuple(row[i] for i in keep) for row in cur]
+        return out
+    finally:
+        con.close()
+
+
+def _without_times(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    return (
+        None
+        if d is None
+        else {k: v for k, v in d.items() if k not in ("imported_at", "updated_at")}
+    )
+
+
+def _import_session(store: Store) -> list[Any]:
+    """The write path's cases: stream twins, failures, duplicates, forced updates, two athletes."""
+    seen: list[Any] = []
+    files = sorted(SYNTHETIC.glob("*.fit"))
+    fields = analyse(files[0].read_bytes()).fields
+    assert fields is not None
+    twin = _activity(
+        store, "s1", source=STREAM_SOURCES[0], sha256=None, start_time=fields["start_time"],
+        duration_s=fields["duration_s"],
+    )  # fmt: skip
+    store.replace_runs(twin, [_run(0)])
+    jobs = [Job(p.read_bytes(), source="file", source_id=p.name, file_name=p.name) for p in files]
+    jobs.append(Job(b"not a FIT file", source="file", source_id="junk", file_name="junk.fit"))
+    for athlete in ("default", "sam"):
+        seen += [r.to_dict() for r in ingest_many(store, jobs, athlete=athlete, workers=1)]
+    seen += [r.to_dict() for r in ingest_many(store, jobs[:3], workers=1)]  # duplicates
+    seen += [r.to_dict() for r in ingest_many(store, jobs[:3], workers=1, force=True)]
+    with store.transaction():  # reads inside a write transaction take the direct path
+        for athlete in ("default", "sam", "nobody"):
+            for source in (None, "file", STREAM_SOURCES[0], ("file", "garmin"), ()):
+                acts = store.list_activities(athlete, source=source)
+                seen.append([_without_times(a) for a in acts])
+            seen.append(
+                [
+                    _without_times(a)
+                    for a in store.list_activities(
+                        athlete, since=T0 - timedelta(days=3650), until=T0, status="ok"
+                    )
+                ]
+            )
+        for job in jobs:
+            sha = hashlib.sha256(job.data or b"").hexdigest()
+            found = store.find_duplicate("default", "file", job.source_id or sha, sha)
+            seen.append(_without_times(found))
+            seen.append(_without_times(store.find_duplicate("sam", "x", "y", sha)))
+    return seen
+
+
+def test_direct_sql_stores_and_reads_exactly_what_core_does(tmp_path: Path) -> None:
+    with open_store(tmp_path / "direct") as direct, open_store(tmp_path / "core") as core:
+        assert direct._direct is not None
+        core._direct = None  # every statement through SQLAlchemy Core, as before
+        seen_direct = _import_session(direct)
+        seen_core = _import_session(core)
+        assert seen_direct == seen_core
+        assert any(r.get("status") == "failed" for r in seen_direct if isinstance(r, dict))
+        assert direct.integrity_check() == []
+    assert _table_rows(tmp_path / "direct" / DB_NAME) == _table_rows(tmp_path / "core" / DB_NAME)
+
+
+def test_reads_in_a_transaction_equal_reads_outside(store: Store) -> None:
+    ids = [_activity(store, str(i), start_time=T0 + timedelta(hours=i)) for i in range(3)]
+    store.replace_runs(ids[0], [_run(0), _run(1)])
+    _activity(store, "s", source="strava", extra={"x": [1, None]}, sensors=[{"name": "hrm"}])
+    queries: list[tuple[str, dict[str, Any]]] = [
+        ("list", {}),
+        ("list", {"athlete": "default", "source": ("strava", "garmin")}),
+        ("list", {"athlete": "default", "since": T0 + timedelta(minutes=30), "until": T0 + timedelta(hours=5)}),
+        ("list", {"athlete": "default", "source": "strava", "status": "ok"}),
+        ("dup", {"athlete": "default", "source": "garmin", "source_id": "2", "sha256": SHA_B}),
+        ("dup", {"athlete": "default", "source": "garmin", "source_id": "9", "sha256": SHA_A}),
+    ]  # fmt: skip
+
+    def run(kind: str, kw: dict[str, Any]) -> Any:
+        if kind == "list":
+            return store.list_activities(**kw)
+        return store.find_duplicate(**kw)
+
+    outside = [run(k, kw) for k, kw in queries]
+    with store.transaction():
+        inside = [run(k, kw) for k, kw in queries]
+    assert inside == outside and outside[0]
+
+
+def test_known_absent_stream_source_is_forgotten_once_one_is_written(store: Store) -> None:
+    window = {"since": T0 - timedelta(hours=1), "until": T0 + timedelta(hours=1)}
+    _activity(store, "g")
+    with store.transaction():
+        assert store.list_activities("default", source=STREAM_SOURCES, **window) == []
+        aid = _activity(store, "s1", source=STREAM_SOURCES[0])
+        assert [
+            a["id"] for a in store.list_activities("default", source=STREAM_SOURCES, **window)
+        ] == [aid]
+        assert store.list_activities("sam", source=STREAM_SOURCES) == []
+        _activity(store, "s1", athlete="sam", source=STREAM_SOURCES[0])
+        assert len(store.list_activities("sam", source=STREAM_SOURCES)) == 1
+        with pytest.raises(RuntimeError), store.transaction():
+            _activity(store, "s2", athlete="kim", source=STREAM_SOURCES[0])
+            raise RuntimeError("undone")
+        assert store.list_activities("kim", source=STREAM_SOURCES) == []
+        _activity(store, "s3", athlete="kim", source=STREAM_SOURCES[0])
+        assert len(store.list_activities("kim", source=STREAM_SOURCES)) == 1
+    assert len(store.list_activities(source=STREAM_SOURCES)) == 3
+
+
+def test_a_database_error_on_the_direct_path_is_one_line_and_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite answers SQLITE_FULL (database or disk is full), as on a full disk."""
+    connections: list[sqlite3.Connection] = []
+    real_connect = sqlite3.dbapi2.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_connect(*args, **kwargs)
+        connections.append(conn)
+        return conn
+
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", connect)
+    with open_store(tmp_path / "home") as store:
+        kept = _activity(store, "kept")
+        big = {"summary": {"blob": "x" * 200_000}}
+        with pytest.raises(StoreError) as info, store.transaction():
+            aid = _activity(store, "new")
+            for conn in connections:
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    conn.execute("PRAGMA max_page_count = 1")  # the file may not grow
+            store.replace_runs(aid, [{"session_index": 0, **big}])
+        assert "database or disk is full" in str(info.value) and "\n" not in str(info.value)
+        for conn in connections:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                conn.execute("PRAGMA max_page_count = 1073741823")
+        assert [a["id"] for a in store.list_activities()] == [kept]
+        assert store.integrity_check() == []
