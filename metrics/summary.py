@@ -3,7 +3,10 @@
 A single run's balance is noisy and context-dependent (pace, hills, warm-up, pauses; anchors.md
 §3.4, §3.8), so the summary keeps robust statistics (median, IQR), how much clean data supports
 them, and the run's *stratum* (sensor, surface, pace band) so that the trend detector only
-compares like with like. Everything is vectorised: one hour at 1 Hz takes a few milliseconds.
+compares like with like. The statistics are computed twice over in this code base, on purpose:
+`_statistics_numpy` is the readable reference (and the path without numba), and
+`summary_kernels.run_statistics` does the same in one compiled call, bit for bit, because a
+hundred small numpy calls per run cost more than reading the run's FIT file.
 """
 
 from __future__ import annotations
