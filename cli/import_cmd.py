@@ -14,6 +14,7 @@ from evenstride.cli.common import dump_json, is_tty, store_of
 from evenstride.connectors.base import RawItem
 from evenstride.connectors.local_files import LocalFilesConnector
 from evenstride.ingest import IngestResult, Job, ingest_file, ingest_many
+from evenstride.metrics import summary_kernels
 from evenstride.store import Store
 
 
@@ -62,6 +63,9 @@ def summary_line(results: list[IngestResult]) -> str:
     return ", ".join(parts) + tail
 
 
+FIRST_RUN_NOTE = "evenstride: first run on this machine: compiling the fast paths once (~20 s)"
+
+
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--athlete", default="default", show_default=True, help="Whose activities these are.")
@@ -80,6 +84,8 @@ def import_cmd(
     store.ensure_athlete(athlete)
     items = list(LocalFilesConnector().items(paths=paths))
     show = is_tty() and not as_json and len(items) > 1
+    if items and sys.stderr.isatty() and not summary_kernels.compiled_cache_ready():
+        click.echo(FIRST_RUN_NOTE, err=True)  # a person waiting, not cron: say why it is slow
     with click.progressbar(
         length=len(items), label="importing", hidden=not show, file=sys.stderr
     ) as bar:

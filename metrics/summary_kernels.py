@@ -514,3 +514,17 @@ weighted_mean = _compile(_weighted_mean_source)
 _lap_of = _compile(_lap_of_source)
 run_statistics = _compile(_run_statistics_source)
 COMPILED = njit is not None
+
+
+def compiled_cache_ready() -> bool:
+    """False while this machine has not compiled the kernels yet (a first run: about 20 s).
+
+    Looks for numba's on-disk cache index of the run kernel. That path is a numba internal, so
+    anything unexpected answers True (no notice) rather than failing.
+    """
+    if njit is None:
+        return True
+    try:
+        return os.path.exists(run_statistics._cache._cache_file._index_path)
+    except AttributeError:  # pragma: no cover - a numba without these internals
+        return True

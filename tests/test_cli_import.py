@@ -170,3 +170,55 @@ def test_third_party_plugin_is_discovered(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "test plugin nothing here"
+
+
+def _import_on_a_terminal(tmp_path: Path, cache: Path | None, *, tty: bool) -> str:
+    """`evenstride import` of a broken file (nothing to compile) with stderr on a pty or a pipe.
+
+    `cache`: an empty numba cache folder (a machine that never ran evenstride), or None for
+    numba's usual cache next to the code.
+    """
+    import pty
+
+    bad = tmp_path / "empty.fit"
+    bad.write_bytes(b"")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("NUMBA_CACHE_DIR", None)
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    cmd = [sys.executable, "-m", "evenstride.cli.main", "--home", str(tmp_path / "h"),
+           "import", str(bad)]  # fmt: skip
+    if not tty:
+        return subprocess.run(cmd, capture_output=True, text=True, env=env).stderr
+    leader, follower = pty.openpty()
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower, env=env) as proc:
+        os.close(follower)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        proc.wait()
+    os.close(leader)
+    return out.decode(errors="replace")
+
+
+def test_first_run_says_it_is_compiling_on_a_terminal_only(tmp_path: Path) -> None:
+    from evenstride.cli.import_cmd import FIRST_RUN_NOTE
+    from evenstride.metrics import summary_kernels
+
+    if not summary_kernels.COMPILED:
+        pytest.skip("numba not available: nothing is compiled")
+    cold = tmp_path / "cold-cache"
+    assert FIRST_RUN_NOTE in _import_on_a_terminal(tmp_path, cold, tty=True)
+    assert FIRST_RUN_NOTE not in _import_on_a_terminal(tmp_path, cold, tty=False)  # cron: quiet
+    from evenstride.ingest import analyse
+
+    some_run = SYNTHETIC / "steady_left_51_2.fit"
+    assert analyse(some_run.read_bytes()).rows  # compiles (or loads) and caches the kernels
+    assert summary_kernels.compiled_cache_ready()
+    assert FIRST_RUN_NOTE not in _import_on_a_terminal(tmp_path, None, tty=True)
