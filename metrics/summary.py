@@ -109,15 +109,7 @@ class Ranked:
         not to be quantised that way are sorted as usual. The order is the same either way.
         """
         self.values = values
-        if per_unit is not None and summary_kernels.COMPILED:
-            order, ok = summary_kernels.counting_order(
-                kernel_input(values), per_unit, 8 * len(values) + 65536
-            )
-            if ok:
-                self.order = order
-                return
-        finite = np.flatnonzero(np.isfinite(values))
-        self.order = finite[stable_argsort(values[finite])]
+        self.order = _value_order(values, per_unit)
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
         """Indices of the masked finite samples, in stable value order."""
@@ -140,6 +132,18 @@ class Ranked:
         idx = self.subset(mask & (groups >= 0) & (groups < n_groups))
         idx = idx[_group_order(groups[idx], n_groups)]
         return _sorted_grouped_median(self.values[idx], weights[idx], groups[idx], n_groups)
+
+
+def _value_order(values: FloatArray, per_unit: float | None = None) -> npt.NDArray[np.int64]:
+    """Indices of the finite values in stable value order (see Ranked for `per_unit`)."""
+    if per_unit is not None and summary_kernels.COMPILED:
+        order, ok = summary_kernels.counting_order(
+            kernel_input(values), per_unit, 8 * len(values) + 65536
+        )
+        if ok:
+            return order
+    finite = np.flatnonzero(np.isfinite(values))
+    return finite[stable_argsort(values[finite])]
 
 
 def _group_order(g: npt.NDArray[np.int64], n_groups: int) -> npt.NDArray[np.int64]:
@@ -903,7 +907,7 @@ def _statistics_compiled(
     f = kernel_input  # one compiled version whatever the arrays' flags (see kernel_input)
     bal, spd, cad, gct = _balance_columns(table, settings), col(C.SPEED), col(C.CADENCE), col(C.GCT)
     orders = [
-        f(Ranked(x, C.RESOLUTION[name]).order, np.int64)
+        f(_value_order(x, C.RESOLUTION[name]), np.int64)
         for x, name in ((bal, C.GCT_BALANCE), (spd, C.SPEED), (cad, C.CADENCE), (gct, C.GCT))
     ]
     sc, zone_min, bin_spd, bin_bal, bin_secs, lap_values = summary_kernels.run_statistics(

@@ -34,7 +34,11 @@ except ImportError:  # pragma: no cover
 
 
 def _interp_source(x, xp, fp, n):
-    """np.interp(x, xp[:n], fp[:n]) for one x (numpy's arr_interp, default left/right)."""
+    """np.interp(x, xp[:n], fp[:n]) for one x (numpy's arr_interp, default left/right).
+
+    clean_kernels has its own port (a forward walk over sorted keys): a kernel calling one in
+    another module would keep a stale copy in numba's cache when that module changes.
+    """
     if n == 1:  # left and right default to fp[0] too (even for a NaN x, as numpy)
         return fp[0]
     if math.isnan(x):
@@ -126,21 +130,6 @@ def _sorted_masked_source(order, sv, sw, mask, qs):
     out = np.empty((1, len(qs)))
     _quantiles_of(xs, ws, 0, m, qs, np.empty(m), out, 0)
     return out[0]
-
-
-def _grouped_quantiles_source(order, values, weights, groups, n_groups, mask, qs):
-    """Quantiles qs of the masked samples of every group, from `order` (stable value order).
-
-    A sample counts when mask[i], 0 <= groups[i] < n_groups and its weight is finite and > 0.
-    Returns an (n_groups, len(qs)) array, NaN for empty groups.
-    """
-    g = np.where(mask, groups, -1)
-    return _sorted_grouped(order, values[order], weights[order], g, n_groups, qs)
-
-
-def _masked_quantiles_source(order, values, weights, mask, qs):
-    """Quantiles qs of the masked samples (one group): a 1-D array of len(qs)."""
-    return _sorted_masked(order, values[order], weights[order], mask, qs)
 
 
 def _counting_order_source(x, per_unit, max_range):
@@ -502,8 +491,6 @@ _interp = _compile(_interp_source)
 _quantiles_of = _compile(_quantiles_of_source)
 _sorted_grouped = _compile(_sorted_grouped_source)
 _sorted_masked = _compile(_sorted_masked_source)
-grouped_quantiles = _compile(_grouped_quantiles_source)
-masked_quantiles = _compile(_masked_quantiles_source)
 counting_order = _compile(_counting_order_source)
 speed_bins = _compile(_speed_bins_source)
 _pairwise_leaf = _compile(_pairwise_leaf)
