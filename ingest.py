@@ -24,7 +24,7 @@ import pandas as pd
 from evenstride.metrics.fit import FitFile, FitReadError, Run, read_fit
 from evenstride.metrics.fit.sensors import balance_sensor, device_name, sensors
 from evenstride.metrics.summary import summarise_fit_run, summarise_run
-from evenstride.metrics.weights import hold_weights, weighted_mean
+from evenstride.metrics.weights import watch_means
 from evenstride.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ def _finite(x: float) -> float | None:
 
 def run_row(run: Run, sensor: str | None) -> dict[str, Any]:
     """The stored form of one running session: headline means plus the full clean summary."""
-    weights = hold_weights(run.seconds, run.timer_intervals or None)
-    means = {c: _finite(weighted_mean(run.columns[c], weights)) for c in MEAN_COLUMNS}
+    values = watch_means(run.seconds, run.timer_intervals, [run.columns[c] for c in MEAN_COLUMNS])
+    means = {c: _finite(m) for c, m in zip(MEAN_COLUMNS, values, strict=True)}
     sensor = sensor if means["gct_balance_pct"] is not None else None
     clean = summarise_fit_run(run, sensor=sensor).to_dict()
     watch = {k: run.session[k] for k in WATCH_FIELDS if k in run.session}

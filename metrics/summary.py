@@ -484,6 +484,11 @@ def _round(x: float | None, nd: int) -> float | None:
     return None if x is None else round(x, nd)
 
 
+def _round_finite(x: float, nd: int) -> float | None:
+    """_round(_opt(x), nd) for a plain float."""
+    return round(x, nd) if math.isfinite(x) else None
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -689,22 +694,22 @@ def summarise_run(
         cad_ref = _opt(weighted_median(adj, cs.weight_s[clean]))
 
     lap_summaries: list[LapSummary] = []
-    if st.laps is not None:
-        lap_bal, lap_cad, lap_gct, lap_spd, lap_secs = st.laps
-        for k in range(len(lap_starts)):  # per-lap values were computed above in one pass
+    if st.laps is not None:  # per-lap values were computed above in one pass; plain floats
+        lap_bal, lap_cad, lap_gct, lap_spd, lap_secs = st.laps.tolist()  # round as Python does
+        for k, lap_start in enumerate(lap_starts):
             lb = lap_bal[k]
-            lap_start = lap_starts[k]
+            d_lap = lb - 50.0
             lap_summaries.append(
                 LapSummary(
                     index=k,
                     start_time=None if lap_start is None else _iso_utc(lap_start),
-                    clean_minutes=round(float(lap_secs[k] / 60.0), 3),
-                    balance_median=_round(_opt(lb), 2),
-                    d=_round(_opt(lb - 50.0), 2),
-                    zone=zone_of_d(lb - 50.0),
-                    cadence_median=_round(_opt(lap_cad[k]), 1),
-                    gct_median_ms=_round(_opt(lap_gct[k]), 1),
-                    speed_median_mps=_round(_opt(lap_spd[k]), 3),
+                    clean_minutes=round(lap_secs[k] / 60.0, 3),
+                    balance_median=_round_finite(lb, 2),
+                    d=_round_finite(d_lap, 2),
+                    zone=zone_of_d(d_lap),
+                    cadence_median=_round_finite(lap_cad[k], 1),
+                    gct_median_ms=_round_finite(lap_gct[k], 1),
+                    speed_median_mps=_round_finite(lap_spd[k], 3),
                 )
             )
 
@@ -886,6 +891,21 @@ def _statistics_numpy(
 _NO_NS = np.zeros(0, dtype=np.int64)
 
 
+_ORDER_UNITS = np.array([C.RESOLUTION[c] for c in (C.GCT_BALANCE, C.SPEED, C.CADENCE, C.GCT)])
+
+
+def _value_orders(columns: tuple[FloatArray, ...]) -> list[npt.NDArray[np.int64]]:
+    """`_value_order` of balance, speed, cadence and GCT (one compiled counting sort call)."""
+    f = kernel_input
+    *orders, ok = summary_kernels.value_orders(
+        *(f(x) for x in columns), _ORDER_UNITS, 8 * len(columns[0]) + 65536
+    )
+    return [
+        f(order if done else _value_order(x), np.int64)
+        for order, done, x in zip(orders, ok, columns, strict=True)
+    ]
+
+
 def _statistics_compiled(
     table: RunTable,
     cs: CleanSamples,
@@ -906,10 +926,7 @@ def _statistics_compiled(
         lap_clean = cs.clean  # unused without laps
     f = kernel_input  # one compiled version whatever the arrays' flags (see kernel_input)
     bal, spd, cad, gct = _balance_columns(table, settings), col(C.SPEED), col(C.CADENCE), col(C.GCT)
-    orders = [
-        f(_value_order(x, C.RESOLUTION[name]), np.int64)
-        for x, name in ((bal, C.GCT_BALANCE), (spd, C.SPEED), (cad, C.CADENCE), (gct, C.GCT))
-    ]
+    orders = _value_orders((bal, spd, cad, gct))
     sc, zone_min, bin_spd, bin_bal, bin_secs, lap_values = summary_kernels.run_statistics(
         f(cs.weight_s), f(cs.clean, np.bool_), f(cs.running, np.bool_), f(lap_clean, np.bool_),
         f(bal), f(spd), f(cad), f(gct),

@@ -182,6 +182,16 @@ def _counting_order_source(x, per_unit, max_range):
     return order, True
 
 
+def _value_orders_source(bal, spd, cad, gct, per_unit, max_range):
+    """counting_order of the four summary columns in one call: (orders..., ok per column)."""
+    o_bal, ok_bal = counting_order(bal, per_unit[0], max_range)
+    o_spd, ok_spd = counting_order(spd, per_unit[1], max_range)
+    o_cad, ok_cad = counting_order(cad, per_unit[2], max_range)
+    o_gct, ok_gct = counting_order(gct, per_unit[3], max_range)
+    ok = np.array([ok_bal, ok_spd, ok_cad, ok_gct])
+    return o_bal, o_spd, o_cad, o_gct, ok
+
+
 def _speed_bins_source(spd, bal, weights, within, bin_mps):
     """Speed bins of the samples with balance and speed: (groups, seconds, n used, ok).
 
@@ -341,6 +351,50 @@ def _weighted_mean_source(v, w):
     return _pairwise(prod, 0, m) / total if total > 0 else np.nan
 
 
+def _hold_weighted_means_source(t, intervals, cap, columns):
+    """weights.hold_weights(t, intervals, cap), then weighted_mean of every row of `columns`.
+
+    `intervals`: (start, stop) rows, none when the timer always ran.
+
+    The same float operations in the same order as the numpy functions: one compiled call per
+    run instead of about thirty numpy calls (the stored "watch means" of every run).
+    """
+    n = len(t)
+    held = np.empty(n)
+    for i in range(n):
+        nxt = t[i + 1] if i + 1 < n else t[i] + 1.0
+        if len(intervals) == 0:
+            h = nxt - t[i]
+        else:
+            h = 0.0
+            for k in range(len(intervals)):  # np.minimum / np.maximum / np.clip: NaN propagates
+                hi, lo = nxt, t[i]
+                start, stop = intervals[k, 0], intervals[k, 1]
+                if math.isnan(hi) or math.isnan(stop):
+                    hi = np.nan
+                elif stop < hi:
+                    hi = stop
+                if math.isnan(lo) or math.isnan(start):
+                    lo = np.nan
+                elif start > lo:
+                    lo = start
+                part = hi - lo
+                if part < 0.0:
+                    part = 0.0
+                h += part
+            if i == n - 1:
+                h = 1.0  # the final sample is written as the timer stops
+        if h < 0.0:
+            h = 0.0
+        elif h > cap:
+            h = cap
+        held[i] = h
+    out = np.empty(columns.shape[0])
+    for r in range(columns.shape[0]):
+        out[r] = _weighted_mean(columns[r], held)
+    return out
+
+
 def _lap_of_source(ts_ns, starts, ends, order, out):
     """summary._lap_index: the lap of every record, -1 outside every lap.
 
@@ -493,11 +547,14 @@ _sorted_grouped = _compile(_sorted_grouped_source)
 _sorted_masked = _compile(_sorted_masked_source)
 counting_order = _compile(_counting_order_source)
 speed_bins = _compile(_speed_bins_source)
+value_orders = _compile(_value_orders_source)
 _pairwise_leaf = _compile(_pairwise_leaf)
 _pairwise = _compile(_pairwise_source)
 _masked_sum = _compile(_masked_sum_source)
 _masked_average = _compile(_masked_average_source)
 weighted_mean = _compile(_weighted_mean_source)
+_weighted_mean = weighted_mean
+hold_weighted_means = _compile(_hold_weighted_means_source)
 _lap_of = _compile(_lap_of_source)
 run_statistics = _compile(_run_statistics_source)
 COMPILED = njit is not None

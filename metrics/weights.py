@@ -18,6 +18,7 @@ from evenstride.metrics import summary_kernels
 from evenstride.metrics.run_table import kernel_input
 
 HOLD_CAP_S = 10.0
+_NO_BOUNDS = np.empty((0, 2))
 
 
 def hold_weights(
@@ -44,6 +45,35 @@ def hold_weights(
             held += np.clip(np.minimum(nxt, stop) - np.maximum(t, start), 0.0, None)
         held[-1] = 1.0  # the final sample is written as the timer stops: it stands for 1 s
     return np.clip(held, 0.0, cap_s)
+
+
+def watch_means(
+    seconds: np.ndarray,
+    timer_intervals: Sequence[tuple[float, float]] | None,
+    columns: Sequence[np.ndarray],
+    cap_s: float = HOLD_CAP_S,
+) -> list[float]:
+    """`weighted_mean` of each column under `hold_weights(seconds, timer_intervals)`.
+
+    One compiled call for all of a run's columns when numba is there (the import stores nine
+    such means per run); the same sums, so the same numbers as the numpy functions.
+    """
+    t = np.asarray(seconds, dtype=np.float64)
+    if summary_kernels.COMPILED and columns and t.ndim == 1:
+        try:
+            stacked = np.stack(columns)
+        except ValueError:  # columns of unequal lengths: the numpy path says what is wrong
+            stacked = t
+        if stacked.dtype == np.float64 and stacked.shape == (len(columns), len(t)):
+            bounds = _NO_BOUNDS
+            if timer_intervals:
+                bounds = np.asarray(timer_intervals, dtype=np.float64).reshape(-1, 2)
+            means = summary_kernels.hold_weighted_means(
+                kernel_input(t), kernel_input(bounds), float(cap_s), kernel_input(stacked)
+            )
+            return means.tolist()
+    weights = hold_weights(t, timer_intervals, cap_s)
+    return [weighted_mean(c, weights) for c in columns]
 
 
 def weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:

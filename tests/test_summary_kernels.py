@@ -186,3 +186,48 @@ def test_one_compiled_version_for_frames_and_arrays() -> None:
                             start_time=run.start_time, run_id=expected["run_id"])  # fmt: skip
         assert got.to_dict() == expected
     assert len(mk.run_statistics.signatures) == 1
+
+
+def test_watch_means_kernel_is_hold_weights_then_weighted_mean() -> None:
+    """One compiled call per run gives the numpy functions' numbers bit for bit."""
+    from evenstride.metrics.weights import hold_weights, watch_means, weighted_mean
+
+    rng = np.random.default_rng(23)
+    for trial in range(400):
+        n = int(rng.integers(0, 600))
+        t = 1.7e9 + np.cumsum(rng.choice([0.0, 0.5, 1.0, 1.0, 3.0, 15.0], n))
+        intervals = None
+        if trial % 3 and n:
+            edges = np.sort(rng.uniform(t[0] - 5, t[-1] + 5, 2 * int(rng.integers(1, 4))))
+            intervals = [(float(a), float(b)) for a, b in edges.reshape(-1, 2)]
+        if trial % 7 == 0 and n:
+            t[rng.integers(0, n)] = np.nan  # a damaged timestamp propagates as in numpy
+        cols = [rng.normal(100, 20, n) for _ in range(int(rng.integers(1, 10)))]
+        for c in cols:
+            c[rng.random(n) < 0.3] = np.nan
+        cap = float(rng.choice([10.0, 2.0, 0.5]))
+        weights = hold_weights(t, intervals, cap)
+        expected = [weighted_mean(c, weights) for c in cols]
+        got = watch_means(t, intervals, cols, cap)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_value_orders_fall_back_per_column_off_the_grid() -> None:
+    from evenstride.metrics import columns as C
+    from evenstride.metrics.summary import _value_order, _value_orders
+
+    rng = np.random.default_rng(29)
+    units = [C.RESOLUTION[c] for c in (C.GCT_BALANCE, C.SPEED, C.CADENCE, C.GCT)]
+    for _ in range(100):
+        n = int(rng.integers(1, 400))
+        cols = []
+        for unit in units:
+            x = np.round(rng.normal(50, 3, n) * unit) / unit
+            if rng.random() < 0.4:
+                x = x + rng.normal(0, 1e-6, n)  # off the sensor grid: the ordinary sort
+            x[rng.random(n) < 0.2] = np.nan
+            cols.append(x)
+        got = _value_orders(tuple(cols))
+        for order, x in zip(got, cols, strict=True):
+            np.testing.assert_array_equal(order, _value_order(x))
+            assert not order.flags.writeable  # one compiled run_statistics for every input
