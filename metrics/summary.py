@@ -971,7 +971,9 @@ def summarise_fit_run(run: Any, *, sensor: str | None = None, **kwargs: Any) -> 
     """summarise_run for a `metrics.fit.Run` (records, laps, sub_sport and start from the run)."""
     run_id = kwargs.pop("run_id", None)
     if run_id is None:
-        run_id = f"{pd.Timestamp(run.start_time).isoformat()}#{run.index}"
+        start = run.start_time  # the reader's datetime: as pandas would print it, without pandas
+        stamp = start.isoformat() if type(start) is datetime else pd.Timestamp(start).isoformat()
+        run_id = f"{stamp}#{run.index}"
     return summarise_run(
         run.columns,
         laps=run.laps,
