@@ -134,11 +134,16 @@ class Ranked:
         return _sorted_grouped_median(self.values[idx], weights[idx], groups[idx], n_groups)
 
 
+def _counting_range(n: int) -> int:
+    """The widest key range a counting sort of n values may take before sorting the usual way."""
+    return 8 * n + 65536
+
+
 def _value_order(values: FloatArray, per_unit: float | None = None) -> npt.NDArray[np.int64]:
     """Indices of the finite values in stable value order (see Ranked for `per_unit`)."""
     if per_unit is not None and summary_kernels.COMPILED:
         order, ok = summary_kernels.counting_order(
-            kernel_input(values), per_unit, 8 * len(values) + 65536
+            kernel_input(values), per_unit, _counting_range(len(values))
         )
         if ok:
             return order
@@ -898,7 +903,7 @@ def _value_orders(columns: tuple[FloatArray, ...]) -> list[npt.NDArray[np.int64]
     """`_value_order` of balance, speed, cadence and GCT (one compiled counting sort call)."""
     f = kernel_input
     *orders, ok = summary_kernels.value_orders(
-        *(f(x) for x in columns), _ORDER_UNITS, 8 * len(columns[0]) + 65536
+        *(f(x) for x in columns), _ORDER_UNITS, _counting_range(len(columns[0]))
     )
     return [
         f(order if done else _value_order(x), np.int64)

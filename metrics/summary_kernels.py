@@ -370,11 +370,11 @@ def _hold_weighted_means_source(t, intervals, cap, columns):
             for k in range(len(intervals)):  # np.minimum / np.maximum / np.clip: NaN propagates
                 hi, lo = nxt, t[i]
                 start, stop = intervals[k, 0], intervals[k, 1]
-                if math.isnan(hi) or math.isnan(stop):
+                if math.isnan(stop):  # a NaN hi or lo stays NaN: comparisons with it fail
                     hi = np.nan
                 elif stop < hi:
                     hi = stop
-                if math.isnan(lo) or math.isnan(start):
+                if math.isnan(start):
                     lo = np.nan
                 elif start > lo:
                     lo = start
@@ -391,7 +391,7 @@ def _hold_weighted_means_source(t, intervals, cap, columns):
         held[i] = h
     out = np.empty(columns.shape[0])
     for r in range(columns.shape[0]):
-        out[r] = _weighted_mean(columns[r], held)
+        out[r] = weighted_mean(columns[r], held)
     return out
 
 
@@ -553,7 +553,6 @@ _pairwise = _compile(_pairwise_source)
 _masked_sum = _compile(_masked_sum_source)
 _masked_average = _compile(_masked_average_source)
 weighted_mean = _compile(_weighted_mean_source)
-_weighted_mean = weighted_mean
 hold_weighted_means = _compile(_hold_weighted_means_source)
 _lap_of = _compile(_lap_of_source)
 run_statistics = _compile(_run_statistics_source)
