@@ -6,7 +6,7 @@ end of the block and the surrounding transaction rolls back; the same bytes are 
 a file is readable right after its put; at the block's exit every file is written and synced
 before the commit; a block that raises leaves no temporary file and no write running after it;
 a process killed mid-batch never leaves a committed row whose raw file is missing.
-Faults are injected at the OS boundary (os.write / os.replace / os.sync), never in our code.
+Faults are injected at the OS boundary (os.write / os.replace / libc's syncfs), never in our code.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def test_every_file_is_written_and_synced_before_the_commit(
 ) -> None:
     events: list[str] = []
     go = threading.Event()
-    real_write, real_replace, real_sync = os.write, os.replace, os.sync
+    real_write, real_replace, real_syncfs = os.write, os.replace, archive_module._syncfs
 
     def write(fd: int, data: object) -> int:  # a slow disk: writes wait for `go`
         if ".tmp-" in _fd_path(fd):
@@ -233,13 +233,13 @@ def test_every_file_is_written_and_synced_before_the_commit(
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
         events.append("file")
 
-    def sync() -> None:
-        real_sync()
+    def syncfs(fd: int) -> int:
         events.append("sync")
+        return real_syncfs(fd)
 
     monkeypatch.setattr(archive_module.os, "write", write)
     monkeypatch.setattr(archive_module.os, "replace", replace)
-    monkeypatch.setattr(archive_module.os, "sync", sync)
+    monkeypatch.setattr(archive_module, "_syncfs", syncfs)
     sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
     blobs = _blobs(12)
     timer = threading.Timer(0.1, go.set)
@@ -253,6 +253,51 @@ def test_every_file_is_written_and_synced_before_the_commit(
         path = store.archive.path(act["sha256"])
         assert path.stat().st_mode & 0o777 == 0o600
         assert zstandard.ZstdDecompressor().decompress(path.read_bytes()) in blobs
+
+
+@linux_only
+def test_a_failed_flush_rolls_the_batch_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """syncfs reports a write-back error (EIO): nothing is committed that points at the files."""
+    import ctypes
+
+    flushed: list[int] = []
+
+    def syncfs(fd: int) -> int:
+        flushed.append(fd)
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(archive_module, "_syncfs", syncfs)
+    blobs = _blobs(3)
+    with pytest.raises(StoreError, match="Input/output error") as info, bulk(store):
+        for i, blob in enumerate(blobs):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+    assert str(store.archive.root) in str(info.value) and len(flushed) == 1
+    assert store.list_activities() == []  # the transaction rolled back
+    monkeypatch.undo()
+    with bulk(store):
+        for i, blob in enumerate(blobs):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+    assert len(store.list_activities()) == 3
+
+
+def test_one_flush_per_file_system_not_per_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files in many shard folders on one file system: one syncfs, never a machine-wide sync."""
+    if archive_module._syncfs is None:
+        pytest.skip("no syncfs on this platform")
+    calls: list[int] = []
+    real = archive_module._syncfs
+    monkeypatch.setattr(archive_module, "_syncfs", lambda fd: (calls.append(fd), real(fd))[1])
+    monkeypatch.setattr(os, "sync", lambda: pytest.fail("machine-wide sync"))
+    archive = RawArchive(tmp_path / "raw")
+    blobs = _blobs(6)
+    with archive.deferred_sync():
+        shas = [archive.put(b) for b in blobs]
+    assert len({archive.path(s).parent for s in shas}) == 6 and len(calls) == 1
+    assert [archive.get(s) for s in shas] == blobs
+    archive.close()
 
 
 def test_corrupt_copies_are_healed_in_bulk(store: Store) -> None:
