@@ -9,13 +9,14 @@ under a final name. Folders are 0700 and files 0600: runs reveal where people li
 
 Bulk imports (`deferred_sync`, one per batch of files, inside the database transaction that
 references them) skip the per-file fsync and make the whole batch durable before the transaction
-commits, with one flush of the archive's file system (syncfs, not a machine-wide sync). In a batch, `put` only hashes the bytes and looks for a copy in the
-caller's thread, returns the sha256 at once, and hands verifying/compressing/writing to the
-archive's one writer thread: zstd and the file system calls release the GIL, so that work
-overlaps the caller's decoding and SQLite writes instead of adding to them. Any lookup of a sha256
-whose write is in flight waits for it; the batch's exit waits for every write and raises
-StoreError for the first that failed (the transaction then rolls back), so nothing committed
-ever points at a raw file that is not written and synced.
+commits, with one flush of the archive's file system (syncfs, not a machine-wide sync). In a
+batch, `put` only hashes the bytes and looks for a copy in the caller's thread, returns the
+sha256 at once, and hands verifying/compressing/writing to the archive's one writer thread: zstd
+and the file system calls release the GIL, so that work overlaps the caller's decoding and SQLite
+writes instead of adding to them. Any lookup of a sha256 whose write is in flight waits for it;
+the batch's exit waits for every write and raises StoreError for the first that failed (the
+transaction then rolls back), so nothing committed ever points at a raw file that is not written
+and synced.
 """
 
 from __future__ import annotations
