@@ -88,6 +88,12 @@ def seconds_since_start(records: pd.DataFrame | RunColumns | RunTable) -> FloatA
     return (ns - ns[0]) / 1e9
 
 
+# Flags both paths (compiled and numpy) report, word for word.
+NO_CADENCE_FLAG = "no cadence data: running gate uses speed only"
+NO_SPEED_FLAG = "no speed data: running gate uses cadence only"
+NO_ALTITUDE_FLAG = "no altitude: grade not checked"
+
+
 def _compilable(settings: CleanSettings) -> bool:
     """True when the compiled kernels can take these settings exactly as the reference does.
 
@@ -239,11 +245,11 @@ def _clean_compiled(
     )
     flags: list[str] = []
     if not has_cad:
-        flags.append("no cadence data: running gate uses speed only")
+        flags.append(NO_CADENCE_FLAG)
     if not has_spd:
-        flags.append("no speed data: running gate uses cadence only")
+        flags.append(NO_SPEED_FLAG)
     if not grade_known:
-        flags.append("no altitude: grade not checked")
+        flags.append(NO_ALTITUDE_FLAG)
     return CleanSamples(
         t_s=t,
         weight_s=weight,
@@ -294,11 +300,11 @@ def _clean_numpy(
     if has_cad:
         running &= cad >= s.min_cadence_spm
     else:
-        flags.append("no cadence data: running gate uses speed only")
+        flags.append(NO_CADENCE_FLAG)
     if has_spd:
         running &= (spd >= s.min_speed_mps) & (spd <= s.max_speed_mps)
     else:
-        flags.append("no speed data: running gate uses cadence only")
+        flags.append(NO_SPEED_FLAG)
     if not has_cad and not has_spd:
         running[:] = False
     if table.has(C.MOVING):
@@ -319,7 +325,7 @@ def _clean_numpy(
     if not np.isfinite(grade).any():
         grade = _grade_numpy(table.floats(C.DISTANCE), table.floats(C.ALTITUDE), s)
     if not np.isfinite(grade).any():
-        flags.append("no altitude: grade not checked")
+        flags.append(NO_ALTITUDE_FLAG)
     level = ~(np.abs(grade) > s.max_abs_grade_pct)  # NaN grade passes
 
     clean = running & ~settling & ~warmup & level

@@ -943,9 +943,7 @@ def _statistics_compiled(
     slope = None
     if sc[K.HAS_BALANCE] and sc[K.N_BALANCE]:
         if not sc[K.BINS_OK]:  # absurd speeds: the numpy path bins them
-            slope = _balance_speed_slope(
-                _balance_columns(table, settings), col(C.SPEED), cs.weight_s, within=cs.clean
-            )
+            slope = _balance_speed_slope(bal, spd, cs.weight_s, within=cs.clean)
         elif sc[K.BINS_USED] >= 2:
             slope = _slope_of_bins(bin_spd, bin_bal, bin_secs)
     return _RunStats(

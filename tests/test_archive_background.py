@@ -11,6 +11,7 @@ Faults are injected at the OS boundary (os.write / os.replace / libc's syncfs), 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import os
@@ -258,8 +259,6 @@ def test_every_file_is_written_and_synced_before_the_commit(
 @linux_only
 def test_a_failed_flush_rolls_the_batch_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """syncfs reports a write-back error (EIO): nothing is committed that points at the files."""
-    import ctypes
-
     flushed: list[int] = []
 
     def syncfs(fd: int) -> int:
