@@ -12,7 +12,7 @@ import itertools
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evenstride.analysis_helper import ForkedHelper, helper_possible
 from evenstride.metrics.fit import FitFile, FitReadError, Run, read_fit
 from evenstride.metrics.fit.sensors import balance_sensor, device_name, sensors
 from evenstride.metrics.summary import summarise_fit_run, summarise_run
@@ -346,14 +347,14 @@ BULK_FILES = 50  # files per transaction in bulk work: little lost to a crash, f
 
 
 @contextlib.contextmanager
-def bulk(store: Store) -> Iterator[None]:
+def bulk(store: Store, *, background: bool = True) -> Iterator[None]:
     """One transaction for many files, with the raw files made durable before it commits.
 
     Per-file fsync and commit cost more than decoding a file; in bulk the archive defers its
     fsync and syncs once, inside the transaction, so nothing committed can point at a raw file
     that is not on disk. A crash loses at most the open batch, which the next run redoes.
     """
-    with store.transaction(), store.archive.deferred_sync():
+    with store.transaction(), store.archive.deferred_sync(background=background):
         yield
 
 
@@ -370,11 +371,12 @@ class Job:
 
 
 PARALLEL_MIN_FILES = 1500
-"""Below this many files one process analyses them all. Since the summaries are compiled, one
-process analyses ~35 MB/s, and starting worker processes (numpy, pandas, numba's cached
-kernels) costs 3-4 s: re-summarising a season of 300 one-hour runs (44 MB) took 1.7-2.0 s in
-one process and 4.6-4.9 s with two workers on the 2-core machine (benchmarks/bench_pipeline.py).
-ingest_many decides on its first batch of BULK_FILES, so it uses workers only when asked."""
+"""Below this many files no worker pool is started. Starting worker processes (numpy, pandas,
+numba's cached kernels) costs 3-4 s: re-summarising a season of 300 one-hour runs (44 MB) took
+1.7-2.0 s in one process and 4.6-4.9 s with two workers on the 2-core machine
+(benchmarks/bench_pipeline.py). Smaller imports still use a second CPU: each batch forks an
+analysis helper (analysis_helper.ForkedHelper), which starts in milliseconds because it shares
+what this process has loaded. ingest_many decides on its first batch of BULK_FILES."""
 
 
 def _pool(n_workers: int) -> ProcessPoolExecutor | None:
@@ -404,10 +406,13 @@ def ingest_many(
 ) -> list[IngestResult]:
     """Ingest many files: archive, decode + summarise, and store them in order.
 
-    The main process archives each raw file first and checks for duplicates; the pure analysis
-    runs in this process, or in `workers` worker processes when asked (see PARALLEL_MIN_FILES);
-    results are stored in file order, in bulk batches (one commit and one disk sync per batch).
-    Results come back in input order.
+    The main process archives each raw file first and checks for duplicates. The pure analysis
+    runs in a pool of `workers` processes (asked for, or PARALLEL_MIN_FILES files or more); else,
+    with `workers=None` on a Linux machine with two CPUs, this process and a helper forked per
+    batch share it, file by file, while this process stores (analysis_helper); `workers=1`, or
+    EVENSTRIDE_NO_HELPER=1, keeps it all in this process. Results are stored in file order, in
+    bulk batches (one commit and one disk sync per batch), and come back in input order; every
+    way gives the same stored rows.
     """
     batches = itertools.batched(jobs, BULK_FILES)  # lazy: an account export never sits in memory
     first = next(batches, None)
@@ -418,9 +423,21 @@ def ingest_many(
     results: list[IngestResult] = []
     try:
         for batch in itertools.chain([first], batches):
-            with bulk(store):
-                pending = [_prepare(store, job, athlete, force) for job in batch]
-                analyses = _analyse_all(list(batch), pending, pool)
+            with contextlib.ExitStack() as stack:
+                n_data = sum(job.data is not None for job in batch)
+                may_fork = pool is None and workers is None and _helper_allowed(store, n_data)
+                stack.enter_context(bulk(store, background=not may_fork))
+                helper: ForkedHelper[Analysis] | None = None
+                pending: list[IngestResult | str] = []
+                for job in batch:
+                    pending.append(_prepare(store, job, athlete, force))
+                    if may_fork and isinstance(pending[-1], str):
+                        if helper is None:  # the first file to analyse: fork now, not for
+                            helper = stack.enter_context(  # a batch of duplicates
+                                ForkedHelper([j.data for j in batch], analyse)
+                            )
+                        helper.offer(len(pending) - 1)  # the helper may start on it at once
+                analyses = _analyses(batch, pending, pool, helper)
                 for job, prep, analysis in zip(batch, pending, analyses, strict=True):
                     result = prep if isinstance(prep, IngestResult) else store_analysis(
                         store, analysis, prep, job.source, job.source_id or prep, athlete,
@@ -433,6 +450,19 @@ def ingest_many(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return results
+
+
+def _helper_allowed(store: Store, n_files: int) -> bool:
+    """Whether a batch of `n_files` may fork an analysis helper (analysis_helper.ForkedHelper).
+
+    The archive's writer thread of the previous batch (idle: its writes settled) is stopped
+    first, and the batch then archives in this thread, so the fork copies a single-threaded
+    process; in an import the fork waits for the batch's first file that is not a duplicate.
+    """
+    if n_files < 2:
+        return False
+    store.archive.close()
+    return helper_possible()
 
 
 def _prepare(store: Store, job: Job, athlete: str, force: bool) -> IngestResult | str:
@@ -448,16 +478,30 @@ def _prepare(store: Store, job: Job, athlete: str, force: bool) -> IngestResult 
     return sha
 
 
-def _analyse_all(
-    batch: list[Job], pending: list[IngestResult | str], pool
-) -> list[Analysis | None]:
-    """Analyses for the jobs still to store (None where `_prepare` already settled the job)."""
+def _analyses(
+    batch: Sequence[Job],
+    pending: list[IngestResult | str],
+    pool: ProcessPoolExecutor | None,
+    helper: ForkedHelper[Analysis] | None,
+) -> Iterator[Analysis | None]:
+    """Analyses in batch order (None where `_prepare` already settled the job).
+
+    With a helper they come as each is ready, so storing overlaps the helper's analysing.
+    """
     todo = [i for i, p in enumerate(pending) if isinstance(p, str)]
-    done = _run_analyses([batch[i].data for i in todo], pool)
-    out: list[Analysis | None] = [None] * len(pending)
-    for i, analysis in zip(todo, done, strict=True):
-        out[i] = analysis
-    return out
+    if helper is not None:
+        done: Iterable[tuple[int, Analysis]] = helper.results(todo)
+    else:
+        done = zip(todo, _run_analyses([batch[i].data for i in todo], pool), strict=True)
+    nxt = 0
+    for i, analysis in done:
+        while nxt < i:
+            yield None
+            nxt += 1
+        yield analysis
+        nxt += 1
+    for _ in range(nxt, len(pending)):
+        yield None
 
 
 def reprocess(
@@ -477,8 +521,16 @@ def reprocess(
     try:
         for batch in itertools.batched(acts, BULK_FILES):
             blobs = [store.archive.get(a["sha256"]) for a in batch]
-            analyses = _run_analyses(blobs, pool)
-            with bulk(store):
+            with contextlib.ExitStack() as stack:
+                helper = None
+                if pool is None and workers is None and _helper_allowed(store, len(blobs)):
+                    helper = stack.enter_context(ForkedHelper(blobs, analyse))
+                    for i in range(len(blobs)):
+                        helper.offer(i)
+                    analyses: Iterable[Analysis] = (a for _, a in helper.results(range(len(blobs))))
+                else:
+                    analyses = _run_analyses(blobs, pool)
+                stack.enter_context(bulk(store, background=helper is None))
                 for act, analysis in zip(batch, analyses, strict=True):
                     out.append(
                         store_analysis(

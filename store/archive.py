@@ -16,7 +16,8 @@ and the file system calls release the GIL, so that work overlaps the caller's de
 writes instead of adding to them. Any lookup of a sha256 whose write is in flight waits for it;
 the batch's exit waits for every write and raises StoreError for the first that failed (the
 transaction then rolls back), so nothing committed ever points at a raw file that is not written
-and synced.
+and synced. `deferred_sync(background=False)` writes in `put` instead, with the same guarantees,
+for a caller whose second CPU is already busy (ingest's forked analysis helper).
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ from evenstride.store.errors import ArchiveCorruptError, StoreError
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FINAL_NAME = re.compile(r"([0-9a-f]{64})\.(?:zst|gz)")
 _SUFFIX = ".zst"
-# zstd level 1: on the sample FIT files twice as fast as level 3 (37 vs 68 ms for 7.2 MB, more
-# than decoding them takes) for a 5 % larger archive (ratio 1.66 vs 1.74). Any level decompresses.
-_LEVEL = 1
+# zstd level -3 (a "fast" level): on the 50 sample running files 14-20 ms for 6.4 MB against
+# 32 ms at level 1 and 47 ms at level 3, for an archive 17 % larger than level 1's (ratio 1.41
+# against 1.66). Beside ingest's forked analysis helper both CPUs are busy and every millisecond
+# of compressing is taken from the import; disk is cheaper. Any level decompresses.
+_LEVEL = -3
 _TMP_PREFIX = ".tmp-"
 # Raw bytes a batch may have queued for the writer before `put` waits for it: bounds the memory
 # held by a long bulk block whose caller produces files faster than they are written.
@@ -128,9 +131,10 @@ def write_private_file(path: Path, data: bytes | str) -> Path:
 class _Batch:
     """One thread's open bulk block: the writes it handed to the writer thread, in put order."""
 
-    __slots__ = ("queued", "queued_bytes", "writes")
+    __slots__ = ("background", "queued", "queued_bytes", "writes")
 
-    def __init__(self) -> None:
+    def __init__(self, background: bool) -> None:
+        self.background = background  # writes go to the writer thread (else: done in `put`)
         # sha256 -> its write; the result is the file written (None: an intact copy was there)
         self.writes: dict[str, Future[Path | None]] = {}
         self.queued: deque[tuple[Future[Path | None], int]] = deque()  # not known to be done
@@ -220,8 +224,12 @@ class RawArchive:
     # ---- bulk mode
 
     @contextlib.contextmanager
-    def deferred_sync(self) -> Iterator[None]:
+    def deferred_sync(self, *, background: bool = True) -> Iterator[None]:
         """Bulk mode: writes go to the writer thread unsynced; on exit all are awaited and synced.
+
+        `background=False` writes each file in `put` instead (still unsynced, failures still
+        reported by the exit), for a caller whose other core is already busy (ingest's forked
+        analysis helper): a third runnable thread would only take turns with the other two.
 
         Use it INSIDE the database transaction that references the files: the exit raises
         StoreError (naming the file) if any write failed, so the transaction rolls back, and
@@ -232,7 +240,7 @@ class RawArchive:
         if getattr(self._local, "batch", None) is not None:
             yield
             return
-        batch = self._local.batch = _Batch()
+        batch = self._local.batch = _Batch(background)
         try:
             yield
         except BaseException:
@@ -293,6 +301,16 @@ class RawArchive:
             oldest, size = batch.queued.popleft()
             batch.queued_bytes -= size
             wait_for([oldest])
+
+    def _write_now(self, sha256: str, data: bytes, found: Path | None) -> Future[Path | None]:
+        """`_store` unsynced in this thread, its outcome kept like a writer thread's would be."""
+        future: Future[Path | None] = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(self._store(sha256, data, found, sync=False))
+        except Exception as exc:  # noqa: BLE001 - reported by the batch's exit, as in background
+            future.set_exception(exc)
+        return future
 
     def _forget(self, sha256: str, future: Future[Path | None]) -> None:
         with self._lock:
@@ -355,7 +373,11 @@ class RawArchive:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is not None:
             if sha256 not in batch.writes:  # the same bytes twice in a batch: written once
-                self._queue(batch, sha256, data, self._existing(sha256))
+                found = self._existing(sha256)
+                if batch.background:
+                    self._queue(batch, sha256, data, found)
+                else:
+                    batch.writes[sha256] = self._write_now(sha256, data, found)
             return sha256
         waited = self._wait_pending(sha256)  # another thread's bulk write of the same bytes
         found = self._on_disk(sha256)

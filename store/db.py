@@ -883,14 +883,16 @@ class Store:
         found = known.get(name)
         if found is not None:
             return found
-        found = conn.execute(_ATHLETE_ID, {"name": name}).scalar()
-        if found is None:
-            if not create:
-                return None
-            result = conn.execute(
-                _INSERT_ATHLETE, {"name": name, "profile": "{}", "created_at": _now()}
+        sql = self._sql(conn)
+        row = sql.first(conn, _ATHLETE_ID, {"name": name})
+        if row is not None:
+            found = int(row["id"])
+        elif not create:
+            return None
+        else:
+            found = sql.insert(
+                conn, _INSERT_ATHLETE, {"name": name, "profile": "{}", "created_at": _now()}
             )
-            found = int(result.inserted_primary_key[0])
         known[name] = found
         return found
 

@@ -101,14 +101,16 @@ def _tmp_files(root: Path) -> list[Path]:
 
 
 @linux_only
+@pytest.mark.parametrize("background", [True, False], ids=["writer-thread", "in-put"])
 def test_failed_write_raises_at_block_end_and_rolls_back(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, background: bool
 ) -> None:
+    """Also with background=False (writes in `put`, beside ingest's forked helper)."""
     good, bad1, bad2 = _blobs(3)
     hits = _fail_writes_in(monkeypatch, {_sha(bad1)[:2], _sha(bad2)[:2]})
-    with pytest.raises(StoreError) as info, bulk(store):
+    with pytest.raises(StoreError) as info, bulk(store, background=background):
         for i, blob in enumerate((good, bad1, bad2)):
-            sha = store.archive.put(blob)  # returns at once: the write happens in the writer
+            sha = store.archive.put(blob)  # a failed write is reported by the block's exit
             assert sha == _sha(blob)
             _add_activity(store, sha, f"file-{i}")
     message = str(info.value)
@@ -144,8 +146,9 @@ def test_failed_rename_raises_too(store: Store, monkeypatch: pytest.MonkeyPatch)
 
 
 @linux_only
+@pytest.mark.parametrize("workers", [1, None], ids=["one-process", "forked-helper"])
 def test_ingest_many_with_a_full_disk_stores_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int | None
 ) -> None:
     files = sorted(SYNTHETIC.glob("*.fit"))
     assert files
@@ -161,11 +164,11 @@ def test_ingest_many_with_a_full_disk_stores_nothing(
     with open_store(tmp_path / "home") as store:
         monkeypatch.setattr(archive_module.os, "write", write)
         with pytest.raises(StoreError, match="cannot write archived raw file .*No space left"):
-            ingest_many(store, jobs, workers=1)
+            ingest_many(store, jobs, workers=workers)
         monkeypatch.undo()
         assert store.list_activities() == [] and store.list_runs() == []
         assert list(store.archive.iter()) == [] and _tmp_files(store.archive.root) == []
-        results = ingest_many(store, jobs, workers=1)  # space again: the import goes through
+        results = ingest_many(store, jobs, workers=workers)  # space again: the import goes through
         assert {r.status for r in results} <= {"imported", "partial"}
         for act in store.list_activities():
             assert store.archive.get(act["sha256"])

@@ -1,0 +1,228 @@
+"""The forked analysis helper: every file analysed once, in order, whatever the helper does."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evenstride.analysis_helper import ForkedHelper, helper_possible
+from evenstride.ingest import Job, ingest_many, reprocess
+from evenstride.store import open_store
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not hasattr(os, "fork"), reason="fork helper: Linux"
+)
+
+SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
+FILES = sorted(SYNTHETIC.glob("*.fit")) + sorted(SYNTHETIC.glob("season/*.fit"))
+PARENT = os.getpid()
+
+
+def _no_children_left() -> bool:
+    """True when this process has no child, running or unreaped (a zombie)."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _slow_upper(data: bytes) -> tuple[bytes, int]:
+    time.sleep(0.01)  # long enough that both processes take items
+    return data.upper(), os.getpid()
+
+
+def test_every_item_once_in_order_from_both_processes() -> None:
+    items = [f"file-{i}".encode() for i in range(20)]
+    todo = [i for i in range(20) if i % 5 != 0]  # the others were "duplicates"
+    with ForkedHelper(items, _slow_upper) as helper:
+        for pos in todo:
+            helper.offer(pos)
+        got = list(helper.results(todo))
+    assert [pos for pos, _ in got] == todo
+    assert [value for _, (value, _) in got] == [items[i].upper() for i in todo]
+    pids = {pid for _, (_, pid) in got}
+    assert PARENT in pids and len(pids) == 2  # both analysed some
+    assert helper.helped == sum(pid != PARENT for _, (_, pid) in got)
+    assert _no_children_left()
+
+
+def _dies_on_item_3(data: bytes) -> bytes:
+    if os.getpid() != PARENT and data == b"3":
+        os.kill(os.getpid(), signal.SIGTERM)  # the helper dies mid-analysis
+    time.sleep(0.005)
+    return data * 2
+
+
+def test_a_helper_that_dies_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    items = [str(i).encode() for i in range(12)]
+    todo = list(range(12))
+    with caplog.at_level(logging.WARNING), ForkedHelper(items, _dies_on_item_3) as helper:
+        for pos in todo:
+            helper.offer(pos)
+        time.sleep(0.05)  # let the helper take the first items (3 among them) before we do
+        got = dict(helper.results(todo))
+    assert got == {i: items[i] * 2 for i in todo}  # item 3 analysed here after the crash
+    assert "analysis helper process died (signal 15)" in caplog.text
+    assert _no_children_left()
+
+
+def _raises_on_2(data: bytes) -> bytes:
+    if data == b"2":
+        raise ValueError("bad item 2")
+    time.sleep(0.005)
+    return data
+
+
+def test_an_error_is_raised_here_as_without_a_helper() -> None:
+    items = [str(i).encode() for i in range(6)]
+    with pytest.raises(ValueError, match="bad item 2"), ForkedHelper(items, _raises_on_2) as h:
+        for pos in range(6):
+            h.offer(pos)
+        list(h.results(range(6)))
+    assert _no_children_left()
+
+
+def test_stopping_early_stops_and_reaps_the_helper() -> None:
+    items = [str(i).encode() for i in range(200)]
+    helper = ForkedHelper(items, _slow_upper)
+    for pos in range(200):
+        helper.offer(pos)
+    results = helper.results(range(200))
+    assert next(results)[0] == 0
+    started = time.perf_counter()
+    helper.close()  # the helper still had ~2 s of work: it is killed, not waited for
+    assert time.perf_counter() - started < 1.0
+    assert _no_children_left()
+
+
+def test_not_used_beside_other_threads_or_when_switched_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the helper is never used")
+    assert helper_possible()
+    monkeypatch.setenv("EVENSTRIDE_NO_HELPER", "1")
+    assert not helper_possible()
+    monkeypatch.delenv("EVENSTRIDE_NO_HELPER")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not helper_possible()  # forking a threaded process could deadlock the child
+    finally:
+        stop.set()
+        other.join()
+    assert helper_possible()
+
+
+def _snapshot(store) -> list[tuple]:
+    return [
+        (r["source_id"], r["session_index"], r["summary"], r["start_time"])
+        for r in store.list_runs()
+    ] + [
+        (a["source_id"], a["sha256"], a["status"], a["duration_s"], a["device"])
+        for a in store.list_activities()
+    ]  # fmt: skip
+
+
+def test_ingest_with_the_helper_stores_exactly_what_one_process_stores(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not helper_possible():
+        pytest.skip("no second CPU here")
+    jobs = [Job(p.read_bytes(), file_name=p.name) for p in FILES]
+    jobs.insert(5, Job(b"not a FIT file", file_name="junk.fit"))  # failures keep their place
+    jobs.insert(9, Job(FILES[0].read_bytes(), file_name="copy.fit"))  # same bytes twice
+    with open_store(tmp_path / "one") as one:  # closed before: its archive thread stops
+        serial = ingest_many(one, jobs, workers=1)
+        expected, expected_ids = _snapshot(one), [a["id"] for a in one.list_activities()]
+    with open_store(tmp_path / "two") as two:
+        with caplog.at_level(logging.DEBUG, logger="evenstride.analysis_helper"):
+            helped = ingest_many(two, jobs)
+        assert [r.to_dict() | {"activity_id": 0} for r in helped] == [
+            r.to_dict() | {"activity_id": 0} for r in serial
+        ]
+        assert [r.status for r in helped][5] == "failed"
+        assert _snapshot(two) == expected
+        assert [a["id"] for a in two.list_activities()] == expected_ids
+        again = ingest_many(two, jobs)  # all known now: no file to analyse, so no fork
+    assert {r.status for r in again} <= {"duplicate", "failed"}
+    assert 1 <= _helped(caplog) < len(FILES)
+    assert _no_children_left()
+
+
+def _helped(caplog: pytest.LogCaptureFixture) -> int:
+    line = next(m for m in caplog.messages if m.startswith("analysis helper process:"))
+    return int(line.split(": ")[1].split(" of ")[0])
+
+
+def test_reprocess_with_the_helper_rebuilds_the_same_runs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not helper_possible():
+        pytest.skip("no second CPU here")
+    with open_store(tmp_path / "h") as store:
+        ingest_many(store, [Job(p.read_bytes(), file_name=p.name) for p in FILES], workers=1)
+        before = _snapshot(store)
+        with caplog.at_level(logging.DEBUG, logger="evenstride.analysis_helper"):
+            results = reprocess(store)  # the import's writer thread is stopped for the fork
+        assert [r.status for r in results] == ["imported"] * len(FILES)
+        assert _snapshot(store) == before
+    assert 1 <= _helped(caplog) < len(FILES)
+    assert _no_children_left()
+
+
+def test_ingest_interrupted_mid_batch_leaves_no_helper_and_no_rows(tmp_path: Path) -> None:
+    if not helper_possible():
+        pytest.skip("no second CPU here")
+    jobs = [Job(p.read_bytes(), file_name=p.name) for p in FILES]
+
+    def stop_after_three(result) -> None:
+        if stop_after_three.n == 3:
+            raise KeyboardInterrupt
+        stop_after_three.n += 1
+
+    stop_after_three.n = 0
+    with open_store(tmp_path / "h") as store:
+        with pytest.raises(KeyboardInterrupt):
+            ingest_many(store, jobs, on_result=stop_after_three)
+        assert _no_children_left()
+        assert store.list_activities() == []  # the batch rolled back
+        results = ingest_many(store, jobs)  # the next run redoes the batch
+        assert {r.status for r in results} <= {"imported", "partial"}
+
+
+def test_a_killed_helper_during_ingest_only_slows_it(tmp_path: Path) -> None:
+    """SIGKILL the helper from outside (OOM killer, an impatient admin): nothing is lost."""
+    if not helper_possible():
+        pytest.skip("no second CPU here")
+    jobs = [Job(p.read_bytes(), file_name=p.name) for p in FILES]
+    killed: list[int] = []
+    real_fork = os.fork
+
+    def fork_then_kill() -> int:
+        pid = real_fork()
+        if pid:
+            os.kill(pid, signal.SIGKILL)  # before it takes anything
+            killed.append(pid)
+        return pid
+
+    with open_store(tmp_path / "a") as a:
+        expected = ingest_many(a, jobs, workers=1)
+        expected_rows = _snapshot(a)
+    with open_store(tmp_path / "b") as b:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "fork", fork_then_kill)
+            got = ingest_many(b, jobs)
+        assert killed
+        assert [r.status for r in got] == [r.status for r in expected]
+        assert _snapshot(b) == expected_rows
+    assert _no_children_left()
