@@ -81,12 +81,17 @@ class ForkedHelper[T]:
         self._froze = gc.get_freeze_count() == 0
         if self._froze:
             gc.freeze()
-        self.pid = os.fork()
+        self._closed = False
+        try:
+            self.pid = os.fork()
+        except OSError as exc:  # e.g. no memory or process slots left: this process does it all
+            log.warning("cannot fork an analysis helper (%s): analysing in one process", exc)
+            self.pid = -1
         if self.pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
             os.close(claims_w)
             os.close(self._results_r)
             _serve(items, analyse, self._claims_r, results_w)
-        os.close(results_w)
+        os.close(results_w)  # without a helper, the results pipe reads as ended at once
 
     # ---- this process
 
@@ -145,20 +150,23 @@ class ForkedHelper[T]:
             self.helped += 1
 
     def close(self) -> None:
-        """Stop the helper (at once if it is still working) and reap it."""
-        if self.pid <= 0:
+        """Stop the helper (at once if it is still working) and reap it; idempotent."""
+        if self._closed:
             return
-        pid, self.pid = self.pid, 0
+        self._closed = True
         for fd in (self._claims_w, self._claims_r, self._results_r):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._claims_w = None
+        if self._froze:
+            gc.unfreeze()
+        if self.pid <= 0:
+            return
+        pid, self.pid = self.pid, 0
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # finished or not: its results are no longer read
         _, status = os.waitpid(pid, 0)
-        if self._froze:
-            gc.unfreeze()
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) != signal.SIGKILL:
             log.warning("the analysis helper process died (signal %d)", os.WTERMSIG(status))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -101,6 +102,24 @@ def test_stopping_early_stops_and_reaps_the_helper() -> None:
     helper.close()  # the helper still had ~2 s of work: it is killed, not waited for
     assert time.perf_counter() - started < 1.0
     assert _no_children_left()
+
+
+def test_a_fork_that_fails_leaves_this_process_to_do_it_all(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_fork() -> int:
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))  # the OS refuses, as at ulimit -u
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    items = [str(i).encode() for i in range(5)]
+    with caplog.at_level(logging.WARNING), ForkedHelper(items, _slow_upper) as helper:
+        for pos in range(5):
+            helper.offer(pos)
+        got = list(helper.results(range(5)))
+    assert [value for _, (value, _) in got] == [b.upper() for b in items]
+    assert {pid for _, (_, pid) in got} == {PARENT} and helper.helped == 0
+    assert "cannot fork an analysis helper" in caplog.text
+    helper.close()  # twice is fine
 
 
 def test_not_used_beside_other_threads_or_when_switched_off(
