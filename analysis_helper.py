@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 _CLAIM = 4  # bytes per file number in the claims pipe
 _HEADER = 8  # bytes of a result frame's length
 _PIPE_BYTES = 1 << 20  # results pipe capacity asked for: the helper rarely waits for a reader
-_ENV_OFF = "EVENSTRIDE_NO_HELPER"  # set (to anything but "") to analyse in one process
+ENV_OFF = "EVENSTRIDE_NO_HELPER"  # set (to anything but "") to analyse in one process
 
 
 def usable_cpus() -> int:
@@ -51,7 +51,7 @@ def helper_possible() -> bool:
     return (
         sys.platform.startswith("linux")
         and hasattr(os, "fork")
-        and not os.environ.get(_ENV_OFF)
+        and not os.environ.get(ENV_OFF)
         and usable_cpus() >= 2
         and threading.active_count() == 1
     )
@@ -75,6 +75,7 @@ class ForkedHelper[T]:
         self._buffer = bytearray()
         self._eof = False
         self._claims_w: int | None = claims_w
+        self.offered = 0  # positions put up for analysis
         self.helped = 0  # analyses the helper sent back (for tests and benchmarks)
         # Objects alive now are left out of this process's collections until `close`: a full
         # collection would write to every one of them and so copy every page the fork shares.
@@ -101,6 +102,7 @@ class ForkedHelper[T]:
             raise RuntimeError("ForkedHelper.offer after results")
         with contextlib.suppress(BrokenPipeError):  # the helper is gone: we take every claim
             os.write(self._claims_w, pos.to_bytes(_CLAIM, "little"))  # <= PIPE_BUF: atomic
+        self.offered += 1
 
     def results(self, todo: Sequence[int]) -> Iterator[tuple[int, T]]:
         """(position, analysis) for each of `todo` (all offered), in that order, from either side.
@@ -122,7 +124,6 @@ class ForkedHelper[T]:
                 else:  # the helper stopped without this one (it died): analyse it here
                     got[pos] = self._analyse(self._items[pos])  # type: ignore[arg-type]
             yield pos, got.pop(pos)
-        log.debug("analysis helper process: %d of %d files", self.helped, len(todo))
 
     def _claim(self) -> int | None:
         chunk = os.read(self._claims_r, _CLAIM)
@@ -154,6 +155,7 @@ class ForkedHelper[T]:
         if self._closed:
             return
         self._closed = True
+        log.debug("analysis helper process: %d of %d files", self.helped, self.offered)
         for fd in (self._claims_w, self._claims_r, self._results_r):
             if fd is not None:
                 with contextlib.suppress(OSError):

@@ -490,18 +490,11 @@ def _analyses(
     """
     todo = [i for i, p in enumerate(pending) if isinstance(p, str)]
     if helper is not None:
-        done: Iterable[tuple[int, Analysis]] = helper.results(todo)
+        done: Iterator[tuple[int, Analysis]] = helper.results(todo)
     else:
         done = zip(todo, _run_analyses([batch[i].data for i in todo], pool), strict=True)
-    nxt = 0
-    for i, analysis in done:
-        while nxt < i:
-            yield None
-            nxt += 1
-        yield analysis
-        nxt += 1
-    for _ in range(nxt, len(pending)):
-        yield None
+    for p in pending:  # `done` follows `todo`, which is in batch order
+        yield next(done)[1] if isinstance(p, str) else None
 
 
 def reprocess(

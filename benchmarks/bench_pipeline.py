@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evenstride.analysis_helper import helper_possible
+from evenstride.analysis_helper import ENV_OFF, helper_possible
 from evenstride.ingest import (
     BULK_FILES,
     Analysis,
@@ -58,7 +58,6 @@ from evenstride.store import open_store
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "fit-samples"
 GROUPS = ("running_rd", "running_gct_only", "running_no_rd")
-HELPER_OFF = "EVENSTRIDE_NO_HELPER"
 SEASON_RUNS = 300
 SEASON_VERSION = "v1"  # bump when the generated season changes
 
@@ -82,7 +81,7 @@ def ingest_all(blobs: list[tuple[str, bytes]], *, one_process: bool = False) -> 
     """What `evenstride import` does: ingest_many (bulk batches) into a fresh store.
 
     On Linux with two CPUs it forks an analysis helper per batch (evenstride.analysis_helper);
-    `one_process` switches that off (EVENSTRIDE_NO_HELPER), as on a one-CPU machine.
+    `one_process` switches that off (workers=1, as EVENSTRIDE_NO_HELPER=1 or a one-CPU machine).
 
     Returns the seconds spent in ingest_many: opening the new store (schema migrations) and
     deleting the temporary folder afterwards are not per-file work and are left out, and are
@@ -91,17 +90,9 @@ def ingest_all(blobs: list[tuple[str, bytes]], *, one_process: bool = False) -> 
     with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "home") as store:
         jobs = [Job(b, source="bench", source_id=name, file_name=name) for name, b in blobs]
         os.sync()  # the new store's own writes (and the last pass's deletions) hit disk first
-        saved = os.environ.pop(HELPER_OFF, None)
-        if one_process:
-            os.environ[HELPER_OFF] = "1"
-        try:
-            t0 = time.perf_counter()
-            results = ingest_many(store, jobs)
-            elapsed = time.perf_counter() - t0
-        finally:
-            os.environ.pop(HELPER_OFF, None)
-            if saved is not None:
-                os.environ[HELPER_OFF] = saved
+        t0 = time.perf_counter()
+        results = ingest_many(store, jobs, workers=1 if one_process else None)
+        elapsed = time.perf_counter() - t0
         assert all(r.status in ("imported", "partial", "duplicate") for r in results)
     return elapsed
 
@@ -292,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
           f"back-to-back pairs)  target >= 50 %: {'OK' if ratio >= 0.5 else 'MISSED'}")  # fmt: skip
     t_one = min(p[4] for p in pairs)
     one_ratio = statistics.median(p[0] / p[4] for p in pairs)
-    print(f"  (the same pipeline in ONE process ({HELPER_OFF}=1): {t_one:.3f} s, "
+    print(f"  (the same pipeline in ONE process (workers=1, as {ENV_OFF}=1): {t_one:.3f} s, "
           f"{mb / t_one:.1f} MB/s, {one_ratio:.1%} of the reader)")  # fmt: skip
     an_ratio = statistics.median(p[0] / p[2] for p in pairs)
     print(f"  (analysis alone, analyse(): decode + summarise, no archive or SQLite: "
