@@ -423,7 +423,8 @@ def ingest_many(
     results: list[IngestResult] = []
     try:
         for batch in itertools.chain([first], batches):
-            with contextlib.ExitStack() as stack:
+            # the helper is reaped after the batch's commit: its exit overlaps the disk sync
+            with contextlib.ExitStack() as reap_last, contextlib.ExitStack() as stack:
                 n_data = sum(job.data is not None for job in batch)
                 may_fork = pool is None and workers is None and _helper_allowed(store, n_data)
                 stack.enter_context(bulk(store, background=not may_fork))
@@ -433,10 +434,11 @@ def ingest_many(
                     pending.append(_prepare(store, job, athlete, force))
                     if may_fork and isinstance(pending[-1], str):
                         if helper is None:  # the first file to analyse: fork now, not for
-                            helper = stack.enter_context(  # a batch of duplicates
+                            helper = reap_last.enter_context(  # a batch of duplicates
                                 ForkedHelper([j.data for j in batch], analyse)
                             )
                         helper.offer(len(pending) - 1)  # the helper may start on it at once
+                store.archive.start_sync()  # the raw files reach the disk while we analyse
                 analyses = _analyses(batch, pending, pool, helper)
                 for job, prep, analysis in zip(batch, pending, analyses, strict=True):
                     result = prep if isinstance(prep, IngestResult) else store_analysis(

@@ -17,7 +17,9 @@ writes instead of adding to them. Any lookup of a sha256 whose write is in fligh
 the batch's exit waits for every write and raises StoreError for the first that failed (the
 transaction then rolls back), so nothing committed ever points at a raw file that is not written
 and synced. `deferred_sync(background=False)` writes in `put` instead, with the same guarantees,
-for a caller whose second CPU is already busy (ingest's forked analysis helper).
+for a caller whose second CPU is already busy (ingest's forked analysis helper). A block that
+has put its files and goes on with other work may `start_sync`: the writer thread then flushes
+them while the block works, and the exit's own flush finds little left to wait for.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ def write_private_file(path: Path, data: bytes | str) -> Path:
 class _Batch:
     """One thread's open bulk block: the writes it handed to the writer thread, in put order."""
 
-    __slots__ = ("background", "queued", "queued_bytes", "writes")
+    __slots__ = ("background", "flush", "queued", "queued_bytes", "writes")
 
     def __init__(self, background: bool) -> None:
         self.background = background  # writes go to the writer thread (else: done in `put`)
@@ -158,6 +160,7 @@ class _Batch:
         self.writes: dict[str, Future[Path | None]] = {}
         self.queued: deque[tuple[Future[Path | None], int]] = deque()  # not known to be done
         self.queued_bytes = 0
+        self.flush: Future[None] | None = None  # `start_sync`'s early flush, when asked for
 
 
 class RawArchive:
@@ -276,13 +279,41 @@ class RawArchive:
                 raise exc
             raise StoreError(f"cannot write archived raw file {self._path(sha256)}: {exc}") from exc
 
+    def start_sync(self) -> None:
+        """Start making the open bulk block's files durable now, in the writer thread.
+
+        For a block that has put its files and goes on with other work (an import batch, while
+        it analyses and stores them): the disk writes then overlap that work, and the block's
+        exit, which still syncs, finds little left to wait for. A failure of this early flush is
+        reported by the exit like a failed write. Once per block; no-op outside one.
+        """
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is None or batch.flush is not None or not batch.writes:
+            return
+        writes = list(batch.writes.items())  # this thread's snapshot: `put` may add more
+        with self._lock:
+            batch.flush = self._writer_thread().submit(self._flush_written, writes)
+
+    def _flush_written(self, writes: list[tuple[str, Future[Path | None]]]) -> None:
+        """syncfs for the files of `writes` that were written (runs in the writer thread)."""
+        wait_for([future for _, future in writes])  # done already when queued before (FIFO)
+        paths = [
+            path
+            for _, future in writes
+            if not future.cancelled()
+            and future.exception() is None
+            and (path := future.result()) is not None
+        ]
+        if paths:
+            self._sync(paths)
+
     def _settle(self, batch: _Batch) -> tuple[str, BaseException] | None:
         """Wait for all the batch's writes, sync the files written; the first failure, if any.
 
         Also syncs when the batch kept a copy that another thread's bulk block wrote and has not
         synced yet: this batch's transaction may commit first.
         """
-        wait_for(batch.writes.values())
+        wait_for([*batch.writes.values(), *([batch.flush] if batch.flush else [])])
         written: list[Path] = []
         failed: tuple[str, BaseException] | None = None
         for sha256, future in batch.writes.items():
@@ -297,6 +328,9 @@ class RawArchive:
                 written.append(path)
             elif sha256 in self._unsynced:
                 written.append(self._path(sha256))
+        flush_error = batch.flush.exception() if batch.flush is not None else None
+        if failed is None and flush_error is not None:  # the writes went through, the flush not
+            failed = (next(iter(batch.writes)), flush_error)
         if written:
             self._sync(written)
             self._unsynced.difference_update(p.name.removesuffix(_SUFFIX) for p in written)
@@ -305,10 +339,7 @@ class RawArchive:
     def _queue(self, batch: _Batch, sha256: str, data: bytes, found: Path | None) -> None:
         """Hand verifying/writing `data` to the writer thread, on behalf of `batch`."""
         with self._lock:
-            if self._writer is None or self._writer_pid != os.getpid():
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="evenstride-archive")
-                self._writer_pid = os.getpid()
-            future = self._writer.submit(self._store, sha256, data, found, sync=False)
+            future = self._writer_thread().submit(self._store, sha256, data, found, sync=False)
             self._pending[sha256] = future
         future.add_done_callback(functools.partial(self._forget, sha256))
         batch.writes[sha256] = future
@@ -320,6 +351,13 @@ class RawArchive:
             oldest, size = batch.queued.popleft()
             batch.queued_bytes -= size
             wait_for([oldest])
+
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        """The one writer thread, started when first needed (call with the lock held)."""
+        if self._writer is None or self._writer_pid != os.getpid():
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="evenstride-archive")
+            self._writer_pid = os.getpid()
+        return self._writer
 
     def _write_now(self, sha256: str, data: bytes, found: Path | None) -> Future[Path | None]:
         """`_store` unsynced in this thread, its outcome kept like a writer thread's would be."""

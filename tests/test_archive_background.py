@@ -283,6 +283,111 @@ def test_a_failed_flush_rolls_the_batch_back(store: Store, monkeypatch: pytest.M
     assert len(store.list_activities()) == 3
 
 
+@linux_only
+@pytest.mark.parametrize("background", [True, False], ids=["writer-thread", "in-put"])
+def test_an_early_flush_runs_while_the_block_works_and_the_exit_still_syncs(
+    store: Store, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    """start_sync flushes the files put so far in the writer thread while the block goes on;
+    files put after it are flushed by the exit, which still syncs before the commit."""
+    events: list[str] = []
+    flushed_early = threading.Event()
+    real_replace, real_syncfs = os.replace, archive_module._syncfs
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+        events.append("file")
+
+    def syncfs(fd: int) -> int:
+        events.append("sync")
+        flushed_early.set()
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    monkeypatch.setattr(archive_module, "_syncfs", syncfs)
+    sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
+    blobs = _blobs(5)
+    with bulk(store, background=background):
+        for i, blob in enumerate(blobs[:3]):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+        store.archive.start_sync()
+        store.archive.start_sync()  # once per block: the second call does nothing
+        assert flushed_early.wait(10)  # flushed while the block is still open
+        for i, blob in enumerate(blobs[3:], start=3):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+    assert events == ["file"] * 3 + ["sync"] + ["file"] * 2 + ["sync", "commit"]
+    assert [store.archive.get(_sha(b)) for b in blobs] == blobs
+    assert store.archive._unsynced == set()
+
+
+def test_start_sync_outside_a_bulk_block_does_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_module, "_syncfs", lambda fd: pytest.fail("flushed"))
+    store.archive.start_sync()
+    with bulk(store):
+        store.archive.start_sync()  # nothing put yet: nothing to flush
+
+
+@linux_only
+@pytest.mark.parametrize("background", [True, False], ids=["writer-thread", "in-put"])
+def test_a_failed_early_flush_rolls_the_batch_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    """The early flush meets a write-back error (EIO) and the exit's own flush succeeds (the
+    kernel reports an error once): the exit still raises, and nothing is committed."""
+    calls: list[int] = []
+    real_syncfs = archive_module._syncfs
+
+    def syncfs(fd: int) -> int:
+        calls.append(fd)
+        if len(calls) == 1:
+            ctypes.set_errno(errno.EIO)
+            return -1
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(archive_module, "_syncfs", syncfs)
+    blobs = _blobs(3)
+    with pytest.raises(StoreError, match="Input/output error"), bulk(store, background=background):
+        for i, blob in enumerate(blobs):
+            _add_activity(store, store.archive.put(blob), f"f{i}")
+        store.archive.start_sync()
+    assert len(calls) == 2  # the early flush, then the exit's
+    assert store.list_activities() == []
+
+
+@linux_only
+@pytest.mark.parametrize("workers", [None, 1], ids=["forked-helper", "one-process"])
+def test_ingest_many_flushes_each_batch_early_and_syncs_before_each_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int | None
+) -> None:
+    """Each batch: its files, an early flush while it analyses, the exit's flush, the commit."""
+    files = sorted(SYNTHETIC.rglob("*.fit"))[:3]
+    assert len(files) == 3
+    monkeypatch.setattr("evenstride.ingest.BULK_FILES", 2)
+    events: list[str] = []
+    real_replace, real_syncfs = os.replace, archive_module._syncfs
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+        if str(dst).endswith(".zst"):
+            events.append("file")
+
+    def syncfs(fd: int) -> int:
+        events.append("sync")
+        return real_syncfs(fd)
+
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    monkeypatch.setattr(archive_module, "_syncfs", syncfs)
+    with open_store(tmp_path / "home") as store:
+        sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
+        jobs = [Job(p.read_bytes(), source="test", source_id=p.name) for p in files]
+        results = ingest_many(store, jobs, workers=workers)
+    assert [r.status for r in results] == ["imported"] * 3
+    batch = ["sync", "sync", "commit"]
+    assert events == ["file", "file", *batch, "file", *batch]
+
+
 def test_one_flush_per_file_system_not_per_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
