@@ -99,7 +99,7 @@ _TMP_FLAGS = (
 _tmp_numbers = itertools.count()  # next() is atomic: threads never share a name
 
 
-def _new_tmp_file(folder: Path) -> tuple[int, str]:
+def _new_tmp_file(folder: str | Path) -> tuple[int, str]:
     """A new 0600 temporary file in `folder`: mkstemp's flags with a pid + counter name instead
     of its random one (113 against 80 us a file here: names from a counter never clash)."""
     while True:
@@ -115,6 +115,14 @@ def make_private_dir(path: Path, *, sync: bool = True) -> None:
 
     `sync=False` leaves making the new folder entries durable to the caller (bulk mode).
     """
+    path = Path(path)
+    try:  # mostly only `path` itself is missing (a new shard folder): no lookups first
+        _private_mkdir(path, sync=sync)
+        return
+    except FileExistsError:
+        return
+    except FileNotFoundError:  # a parent is missing too: create the chain from the top
+        pass
     missing: list[Path] = []
     p = path
     while not p.exists():
@@ -122,10 +130,14 @@ def make_private_dir(path: Path, *, sync: bool = True) -> None:
         p = p.parent
     for d in reversed(missing):
         with contextlib.suppress(FileExistsError):  # another process won the race
-            d.mkdir(mode=0o700)
-            os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
-            if sync:
-                _fsync_dir(d.parent)
+            _private_mkdir(d, sync=sync)
+
+
+def _private_mkdir(path: Path, *, sync: bool) -> None:
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    if sync:
+        _fsync_dir(path.parent)
 
 
 def write_private_file(path: Path, data: bytes | str) -> Path:
@@ -172,6 +184,7 @@ class RawArchive:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root = os.fspath(self.root)  # for the file names of `put`, built without pathlib
         # per thread: its (de)compressor (they are not thread-safe) and its open bulk block
         self._local = threading.local()
         self._lock = threading.Lock()  # guards _writer and _pending
@@ -216,7 +229,10 @@ class RawArchive:
         return self._path(self._check(sha256))
 
     def _path(self, sha256: str) -> Path:
-        return self.root.joinpath(sha256[:2], f"{sha256}{_SUFFIX}")
+        return Path(self._name(sha256))
+
+    def _name(self, sha256: str) -> str:
+        return f"{self._root}{os.sep}{sha256[:2]}{os.sep}{sha256}{_SUFFIX}"
 
     def _wait_pending(self, sha256: str) -> bool:
         """Wait for a background write of this sha256 still in flight; True if there was one."""
@@ -232,11 +248,11 @@ class RawArchive:
         return self._on_disk(sha256)
 
     def _on_disk(self, sha256: str) -> Path | None:
-        path = self._path(sha256)
-        if path.is_file():
-            return path
-        legacy = path.with_suffix(".gz")
-        return legacy if legacy.is_file() else None
+        name = self._name(sha256)  # every put asks: plain os.path calls, Path only when found
+        if os.path.isfile(name):
+            return Path(name)
+        legacy = f"{name.removesuffix(_SUFFIX)}.gz"
+        return Path(legacy) if os.path.isfile(legacy) else None
 
     def has(self, sha256: str) -> bool:
         return self._existing(self._check(sha256)) is not None
@@ -455,8 +471,8 @@ class RawArchive:
         self._write_atomic(path, self._compressor().compress(data), sync=sync)
         if not sync:
             self._unsynced.add(sha256)  # until its batch has synced
-        legacy = path.with_suffix(".gz")
-        if found is not None and legacy.exists():  # a corrupt old copy was healed by the new one
+        if found is not None:  # a corrupt copy was healed: an old .gz one goes
+            legacy = path.with_suffix(".gz")
             with contextlib.suppress(OSError):
                 legacy.unlink()
         return path
@@ -539,12 +555,12 @@ class RawArchive:
 
     def _write_atomic(self, path: Path, payload: bytes, *, sync: bool) -> None:
         """Temp file + rename; `sync=False` (bulk) leaves the fsyncs to the batch's one sync."""
-        folder = path.parent
+        folder = os.path.dirname(path)
         try:
             try:  # the folder mostly exists: try first, rather than check every time
                 fd, tmp = _new_tmp_file(folder)
             except FileNotFoundError:
-                make_private_dir(folder, sync=sync)
+                make_private_dir(Path(folder), sync=sync)
                 fd, tmp = _new_tmp_file(folder)
         except OSError as exc:
             raise StoreError(f"cannot write archived raw file {path}: {exc.strerror}") from exc

@@ -94,3 +94,26 @@ def test_every_file_and_folder_under_home_is_private(
     kinds = {p.suffix for p in home.rglob("*") if p.is_file()}
     assert {".sqlite3", ".zst", ".log", ".json", ".html", ".md", ".ics", ".fit"} <= kinds, kinds
     print(f"permissions: {folders + 1} folders 0700, {files} files 0600")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.parametrize("umask", [0o022, 0o277], ids=["umask-022", "umask-277"])
+def test_make_private_dir_creates_every_missing_folder_0700(tmp_path: Path, umask: int) -> None:
+    """One missing folder (the common case: a new shard folder) or a chain of them: all 0700
+    whatever the umask; an existing folder keeps its mode."""
+    from evenstride.store.archive import make_private_dir
+
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    os.chmod(existing, 0o755)
+    old = os.umask(umask)
+    try:
+        make_private_dir(existing / "one")
+        make_private_dir(existing / "a" / "b" / "c", sync=False)
+        make_private_dir(existing)  # already there: left alone
+        make_private_dir(existing / "one")
+    finally:
+        os.umask(old)
+    for folder in ("one", "a", "a/b", "a/b/c"):
+        assert stat.S_IMODE((existing / folder).stat().st_mode) == 0o700, folder
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755
