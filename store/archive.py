@@ -110,6 +110,14 @@ def _new_tmp_file(folder: str | Path) -> tuple[int, str]:
             continue
 
 
+def _wait_thread_gone(tid: int, timeout_s: float = 1.0) -> None:
+    """Wait until the joined thread `tid` has left the OS (Linux; elsewhere nothing to see)."""
+    task = f"/proc/self/task/{tid}"
+    deadline = time.monotonic() + timeout_s
+    while tid and os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.0001)
+
+
 def make_private_dir(path: Path, *, sync: bool = True) -> None:
     """Create `path` (and missing parents) as 0700; leave the mode of existing folders alone.
 
@@ -190,6 +198,7 @@ class RawArchive:
         self._lock = threading.Lock()  # guards _writer and _pending
         self._writer: ThreadPoolExecutor | None = None  # created on the first bulk put
         self._writer_pid = 0  # a forked child must not reuse its parent's (absent) thread
+        self._writer_tid = 0  # the writer's OS thread id, set by the thread itself
         self._pending: dict[str, Future[Path | None]] = {}  # sha256 -> write in flight
         self._unsynced: set[str] = set()  # written by a bulk block that has not synced yet
 
@@ -211,11 +220,16 @@ class RawArchive:
         return f"RawArchive({str(self.root)!r})"
 
     def close(self) -> None:
-        """Stop the writer thread, if one was started (idempotent; a later bulk put restarts it)."""
+        """Stop the writer thread, if one was started (idempotent; a later bulk put restarts it).
+
+        Returns once the thread is gone from the OS too: a join returns a moment before, and
+        ingest forks its analysis helper right after closing (a fork must copy one thread).
+        """
         with self._lock:
             writer, self._writer = self._writer, None
         if writer is not None:
             writer.shutdown(wait=True)
+            _wait_thread_gone(self._writer_tid)
 
     @staticmethod
     def _check(sha256: str) -> str:
@@ -306,16 +320,16 @@ class RawArchive:
         batch: _Batch | None = getattr(self._local, "batch", None)
         if batch is None or batch.flush is not None or not batch.writes:
             return
-        writes = list(batch.writes.items())  # this thread's snapshot: `put` may add more
+        writes = list(batch.writes.values())  # this thread's snapshot: `put` may add more
         with self._lock:
             batch.flush = self._writer_thread().submit(self._flush_written, writes)
 
-    def _flush_written(self, writes: list[tuple[str, Future[Path | None]]]) -> None:
+    def _flush_written(self, writes: list[Future[Path | None]]) -> None:
         """syncfs for the files of `writes` that were written (runs in the writer thread)."""
-        wait_for([future for _, future in writes])  # done already when queued before (FIFO)
+        wait_for(writes)  # done already when queued before this flush (FIFO)
         paths = [
             path
-            for _, future in writes
+            for future in writes
             if not future.cancelled()
             and future.exception() is None
             and (path := future.result()) is not None
@@ -329,7 +343,7 @@ class RawArchive:
         Also syncs when the batch kept a copy that another thread's bulk block wrote and has not
         synced yet: this batch's transaction may commit first.
         """
-        wait_for([*batch.writes.values(), *([batch.flush] if batch.flush else [])])
+        wait_for(batch.writes.values())
         written: list[Path] = []
         failed: tuple[str, BaseException] | None = None
         for sha256, future in batch.writes.items():
@@ -344,7 +358,7 @@ class RawArchive:
                 written.append(path)
             elif sha256 in self._unsynced:
                 written.append(self._path(sha256))
-        flush_error = batch.flush.exception() if batch.flush is not None else None
+        flush_error = batch.flush.exception() if batch.flush is not None else None  # waits for it
         if failed is None and flush_error is not None:  # the writes went through, the flush not
             failed = (next(iter(batch.writes)), flush_error)
         if written:
@@ -371,9 +385,14 @@ class RawArchive:
     def _writer_thread(self) -> ThreadPoolExecutor:
         """The one writer thread, started when first needed (call with the lock held)."""
         if self._writer is None or self._writer_pid != os.getpid():
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="evenstride-archive")
+            self._writer = ThreadPoolExecutor(
+                1, thread_name_prefix="evenstride-archive", initializer=self._note_writer
+            )
             self._writer_pid = os.getpid()
         return self._writer
+
+    def _note_writer(self) -> None:
+        self._writer_tid = threading.get_native_id()
 
     def _write_now(self, sha256: str, data: bytes, found: Path | None) -> Future[Path | None]:
         """`_store` unsynced in this thread, its outcome kept like a writer thread's would be."""
