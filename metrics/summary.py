@@ -193,7 +193,12 @@ def _sorted_grouped_median(
     return out
 
 
-def theil_sen(x: npt.ArrayLike, y: npt.ArrayLike, *, max_points: int = 400) -> tuple[float, float]:
+_THEIL_SEN_POINTS = 400  # theil_sen reduces longer inputs to this many bin medians
+
+
+def theil_sen(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, max_points: int = _THEIL_SEN_POINTS
+) -> tuple[float, float]:
     """Robust line fit: (slope, intercept) = median pairwise slope, median residual.
 
     Tolerates up to ~29 % outliers, unlike least squares. Inputs longer than `max_points` are
@@ -571,7 +576,9 @@ def _slope_of_bins(
     x, y = xs[keep].tolist(), ys[keep].tolist()
     if len(x) < min_bins or max(x) - min(x) < min_span_mps:
         return None
-    slope, _ = theil_sen(x, y)
+    if summary_kernels.COMPILED and len(x) <= _THEIL_SEN_POINTS:  # the same slope, compiled
+        return _opt(float(summary_kernels.theil_sen_slope(np.array(x), np.array(y))))
+    slope, _ = theil_sen(x, y, max_points=_THEIL_SEN_POINTS)
     return _opt(slope)
 
 

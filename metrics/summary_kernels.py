@@ -395,6 +395,37 @@ def _hold_weighted_means_source(t, intervals, cap, columns):
     return out
 
 
+def _theil_sen_slope_source(x, y):
+    """summary.theil_sen's slope (inputs of at most its max_points): the median slope of every
+    pair of finite points i < j with |x_j - x_i| > 1e-12; NaN when there is none.
+
+    The speed-bin slope of every run needs it for a handful of points, where numpy's
+    triu_indices/median calls cost ~90 us; the same differences, quotients and median here.
+    """
+    n = len(x)
+    xs = np.empty(n)
+    ys = np.empty(n)
+    m = 0
+    for i in range(n):
+        if math.isfinite(x[i]) and math.isfinite(y[i]):
+            xs[m] = x[i]
+            ys[m] = y[i]
+            m += 1
+    if m < 2:
+        return np.nan
+    slopes = np.empty(m * (m - 1) // 2)
+    k = 0
+    for i in range(m):
+        for j in range(i + 1, m):
+            dx = xs[j] - xs[i]
+            if abs(dx) > 1e-12:
+                slopes[k] = (ys[j] - ys[i]) / dx
+                k += 1
+    if k == 0:
+        return np.nan
+    return np.median(slopes[:k])
+
+
 def _lap_of_source(ts_ns, starts, ends, order, out):
     """summary._lap_index: the lap of every record, -1 outside every lap.
 
@@ -555,6 +586,7 @@ _masked_average = _compile(_masked_average_source)
 weighted_mean = _compile(_weighted_mean_source)
 hold_weighted_means = _compile(_hold_weighted_means_source)
 _lap_of = _compile(_lap_of_source)
+theil_sen_slope = _compile(_theil_sen_slope_source)
 run_statistics = _compile(_run_statistics_source)
 COMPILED = njit is not None
 

@@ -129,6 +129,29 @@ def test_speed_bin_slope_equals_the_numpy_path(monkeypatch) -> None:
         assert _balance_speed_slope(bal, spd, w, within=within) == got
 
 
+def test_theil_sen_slope_kernel_is_theil_sens_slope() -> None:
+    """Odd and even pair counts (median of one or two values), ties in x, NaNs, too few points."""
+    from evenstride.metrics.summary import theil_sen
+
+    rng = np.random.default_rng(29)
+    checked = 0
+    for _ in range(2000):
+        n = int(rng.integers(0, 40))
+        x = np.round(rng.uniform(2.0, 4.5, n), int(rng.integers(0, 3)))  # rounded: equal xs
+        y = np.round(50 + rng.normal(0, 1, n) + 0.7 * x, 2)
+        x[rng.random(n) < 0.1] = np.nan
+        y[rng.random(n) < 0.1] = np.inf
+        expected, _ = theil_sen(x, y)
+        got = mk.theil_sen_slope(x, y)
+        if np.isnan(expected):
+            assert np.isnan(got)
+        else:
+            assert got == expected, (x, y)  # to the bit
+            checked += 1
+    assert checked > 1500
+    assert mk.theil_sen_slope(np.array([1.0, 2.0]), np.array([5.0, 3.0])) == -2.0  # a known one
+
+
 def test_pairwise_sum_is_numpys_sum() -> None:
     rng = np.random.default_rng(17)
     sizes = [*range(0, 300), *rng.integers(300, 40_000, 200).tolist()]
