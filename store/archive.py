@@ -1,25 +1,31 @@
-"""Content-addressed, compressed archive of raw files, kept untouched so every number can be redone.
+"""Content-addressed archive of raw files, kept untouched so every number can be redone.
 
-Layout: `<root>/ab/<sha256>.zst`, where `ab` is the first two hex digits of the sha256 of the
-ORIGINAL bytes and the file is a Zstandard frame of exactly those bytes (zstd compresses far
-faster than gzip -6 at a similar ratio, more so at the `_LEVEL` used, so archiving never dominates
-an import; older `.gz` copies are still read). Writes go to a temporary file in the same folder,
-are fsynced, then renamed into place, so a process killed mid-write never leaves a partial file
-under a final name. Folders are 0700 and files 0600: runs reveal where people live.
+Layout: `<root>/ab/<sha256>.<suffix>`, where `ab` is the first two hex digits of the sha256 of
+the ORIGINAL bytes. A FIT file is stored as it is, `<sha256>.fit`: FIT is already a compact
+binary format, so zstd bought little for its CPU (on the 50 sample running files, 6.4 MB, level
+-3 took 12.8 ms for a ratio of only 1.41, a quarter of the time the FIT reader needs for them,
+while an import keeps both CPUs busy; switching it off gained about 4.5 points of throughput in a
+paired benchmark). Anything else (Strava streams, Garmin JSON: 5x and more) is a Zstandard frame
+of exactly those bytes, `<sha256>.zst` (zstd compresses far faster than gzip -6 at a similar ratio,
+more so at the `_LEVEL` used). Copies written earlier stay valid and are read by their suffix:
+`.zst` frames of FIT files (kept, never migrated) and older `.gz` ones; every read is checked
+against the sha256. Writes go to a temporary file in the same folder, are fsynced, then renamed
+into place, so a process killed mid-write never leaves a partial file under a final name.
+Folders are 0700 and files 0600: runs reveal where people live.
 
 Bulk imports (`deferred_sync`, one per batch of files, inside the database transaction that
 references them) skip the per-file fsync and make the whole batch durable before the transaction
-commits, with one flush of the archive's file system (syncfs, not a machine-wide sync). In a
-batch, `put` only hashes the bytes and looks for a copy in the caller's thread, returns the
-sha256 at once, and hands verifying/compressing/writing to the archive's one writer thread: zstd
-and the file system calls release the GIL, so that work overlaps the caller's decoding and SQLite
-writes instead of adding to them. Any lookup of a sha256 whose write is in flight waits for it;
-the batch's exit waits for every write and raises StoreError for the first that failed (the
+commits, with one flush of the archive's file system (syncfs, not a machine-wide sync). In a batch,
+`put` only hashes the bytes and looks for a copy in the caller's thread, returns the sha256 at
+once, and hands verifying/compressing/writing to the archive's one writer thread: zstd (for what is
+compressed) and the file system calls release the GIL, so that work overlaps the caller's decoding
+and SQLite writes instead of adding to them. Any lookup of a sha256 whose write is in flight waits
+for it; the batch's exit waits for every write and raises StoreError for the first that failed (the
 transaction then rolls back), so nothing committed ever points at a raw file that is not written
 and synced. `deferred_sync(background=False)` writes in `put` instead, with the same guarantees,
-for a caller whose second CPU is already busy (ingest's forked analysis helper). A block that
-has put its files and goes on with other work may `start_sync`: the writer thread then flushes
-them while the block works, and the exit's own flush finds little left to wait for.
+for a caller whose second CPU is already busy (ingest's forked analysis helper). A block that has
+put its files and goes on with other work may `start_sync`: the writer thread then flushes them
+while the block works, and the exit's own flush finds little left to wait for.
 """
 
 from __future__ import annotations
@@ -49,17 +55,30 @@ import zstandard
 from evenstride.store.errors import ArchiveCorruptError, StoreError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_FINAL_NAME = re.compile(r"([0-9a-f]{64})\.(?:zst|gz)")
-_SUFFIX = ".zst"
-# zstd level -3 (a "fast" level): on the 50 sample running files 14-20 ms for 6.4 MB against
-# 32 ms at level 1 and 47 ms at level 3, for an archive 17 % larger than level 1's (ratio 1.41
-# against 1.66). Beside ingest's forked analysis helper both CPUs are busy and every millisecond
-# of compressing is taken from the import; disk is cheaper. Any level decompresses.
+_FINAL_NAME = re.compile(r"([0-9a-f]{64})\.(?:fit|zst|gz)")
+_FIT = ".fit"  # a FIT file, stored as it is
+_ZST = ".zst"  # anything else, a zstd frame
+_GZ = ".gz"  # written by older versions, still read
+_SUFFIXES = (_FIT, _ZST, _GZ)  # the order copies are looked for in
+# zstd level -3 (a "fast" level), now only for what is not a FIT file (`_is_fit`): JSON payloads
+# (Strava streams, Garmin JSON) shrink 5x and more. On the 50 sample running FIT files (6.4 MB)
+# it took 14-20 ms against 32 ms at level 1 and 47 ms at level 3, for a ratio of 1.41 against
+# 1.66: still a quarter of the reader's time for little, so FIT files are stored as they are.
 _LEVEL = -3
 _TMP_PREFIX = ".tmp-"
 # Raw bytes a batch may have queued for the writer before `put` waits for it: bounds the memory
 # held by a long bulk block whose caller produces files faster than they are written.
 _MAX_QUEUED_BYTES = 128 * 1024 * 1024
+
+
+def _is_fit(data: bytes) -> bool:
+    """Whether `data` is a FIT file, which is archived as it is instead of zstd-compressed.
+
+    FIT is already compact: zstd -3 took 12.8 ms for the 50 sample running files (6.4 MB) for a
+    ratio of only 1.41, a quarter of the FIT reader's time on them, with both of an import's CPUs
+    busy. The test is the FIT header: its size byte (12 or 14), then ".FIT" at bytes 8-11.
+    """
+    return len(data) >= 12 and data[0] in (12, 14) and data[8:12] == b".FIT"
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -103,7 +122,7 @@ def _new_tmp_file(folder: str | Path) -> tuple[int, str]:
     """A new 0600 temporary file in `folder`: mkstemp's flags with a pid + counter name instead
     of its random one (113 against 80 us a file here: names from a counter never clash)."""
     while True:
-        name = os.path.join(folder, f"{_TMP_PREFIX}{os.getpid()}-{next(_tmp_numbers)}{_SUFFIX}")
+        name = os.path.join(folder, f"{_TMP_PREFIX}{os.getpid()}-{next(_tmp_numbers)}")
         try:
             return os.open(name, _TMP_FLAGS, 0o600), name
         except FileExistsError:  # left by an earlier process that had the same pid: next one
@@ -239,14 +258,22 @@ class RawArchive:
         return sha256.lower()
 
     def path(self, sha256: str) -> Path:
-        """Where the compressed copy of the file with this sha256 lives (existing or not)."""
-        return self._path(self._check(sha256))
+        """Where the archived copy of the file with this sha256 lives.
+
+        The existing copy (`.fit`, `.zst` or a legacy `.gz`; a write of it in flight is waited
+        for). Without one, the `.zst` name: where `put` writes bytes that are not a FIT file (a
+        FIT file would go to `<sha256>.fit` instead), so the name of a missing copy is a guess.
+        """
+        sha256 = self._check(sha256)
+        self._wait_pending(sha256)
+        return self._path(sha256)
 
     def _path(self, sha256: str) -> Path:
-        return Path(self._name(sha256))
+        """The copy on disk of a checked sha256, else its `.zst` name (see `path`)."""
+        return self._on_disk(sha256) or Path(self._name(sha256, _ZST))
 
-    def _name(self, sha256: str) -> str:
-        return f"{self._root}{os.sep}{sha256[:2]}{os.sep}{sha256}{_SUFFIX}"
+    def _name(self, sha256: str, suffix: str) -> str:
+        return f"{self._root}{os.sep}{sha256[:2]}{os.sep}{sha256}{suffix}"
 
     def _wait_pending(self, sha256: str) -> bool:
         """Wait for a background write of this sha256 still in flight; True if there was one."""
@@ -257,16 +284,18 @@ class RawArchive:
         return True
 
     def _existing(self, sha256: str) -> Path | None:
-        """The archived copy of a checked sha256 (the .zst, else a legacy .gz), if any."""
+        """The archived copy of a checked sha256, if any, once a write of it in flight is done."""
         self._wait_pending(sha256)
         return self._on_disk(sha256)
 
     def _on_disk(self, sha256: str) -> Path | None:
-        name = self._name(sha256)  # every put asks: plain os.path calls, Path only when found
-        if os.path.isfile(name):
-            return Path(name)
-        legacy = f"{name.removesuffix(_SUFFIX)}.gz"
-        return Path(legacy) if os.path.isfile(legacy) else None
+        """The first copy found as `.fit`, `.zst`, then `.gz` (new FIT files first)."""
+        base = self._name(sha256, "")  # every put asks: plain os.path calls, Path only when found
+        for suffix in _SUFFIXES:
+            name = base + suffix
+            if os.path.isfile(name):
+                return Path(name)
+        return None
 
     def has(self, sha256: str) -> bool:
         return self._existing(self._check(sha256)) is not None
@@ -363,7 +392,7 @@ class RawArchive:
             failed = (next(iter(batch.writes)), flush_error)
         if written:
             self._sync(written)
-            self._unsynced.difference_update(p.name.removesuffix(_SUFFIX) for p in written)
+            self._unsynced.difference_update(p.stem for p in written)  # `<sha256>.<suffix>`
         return failed
 
     def _queue(self, batch: _Batch, sha256: str, data: bytes, found: Path | None) -> None:
@@ -479,21 +508,26 @@ class RawArchive:
         return sha256
 
     def _store(self, sha256: str, data: bytes, found: Path | None, *, sync: bool) -> Path | None:
-        """Keep `found` if intact, else write `data`; the path written (None: kept the copy)."""
+        """Keep `found` if intact, else write `data`; the path written (None: kept the copy).
+
+        A FIT file is written as it is (`.fit`), anything else as a zstd frame (`.zst`).
+        """
         if found is not None:
             try:
                 self._verified(found, sha256)
                 return None
             except ArchiveCorruptError:
                 pass  # heal it below
-        path = self._path(sha256)
-        self._write_atomic(path, self._compressor().compress(data), sync=sync)
+        if _is_fit(data):
+            path, payload = Path(self._name(sha256, _FIT)), data
+        else:
+            path, payload = Path(self._name(sha256, _ZST)), self._compressor().compress(data)
+        self._write_atomic(path, payload, sync=sync)
         if not sync:
             self._unsynced.add(sha256)  # until its batch has synced
-        if found is not None:  # a corrupt copy was healed: an old .gz one goes
-            legacy = path.with_suffix(".gz")
+        if found is not None and found != path:  # the corrupt copy had another name: it goes
             with contextlib.suppress(OSError):
-                legacy.unlink()
+                found.unlink()
         return path
 
     def _sync_file(self, path: Path) -> None:
@@ -519,16 +553,19 @@ class RawArchive:
     def _verified(self, path: Path, sha256: str) -> bytes:
         """The original bytes of the archived copy at `path`, checked against its sha256."""
         try:
-            compressed = path.read_bytes()
+            stored = path.read_bytes()
         except FileNotFoundError:
             raise KeyError(sha256) from None
         except OSError as exc:
             raise StoreError(f"cannot read archived raw file {path}: {exc.strerror}") from exc
         try:
-            if path.suffix == ".gz":
-                data = gzip.decompress(compressed)
+            suffix = path.suffix
+            if suffix == _FIT:
+                data = stored
+            elif suffix == _GZ:
+                data = gzip.decompress(stored)
             else:
-                data = self._decompressor().decompress(compressed)
+                data = self._decompressor().decompress(stored)
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
             raise ArchiveCorruptError(
                 f"archived raw file {path} is corrupt (does not decompress: {exc})"
@@ -540,16 +577,19 @@ class RawArchive:
         return data
 
     def iter(self) -> Iterator[str]:
-        """Every archived sha256, sorted; temporary files of interrupted writes are skipped."""
+        """Every archived sha256, sorted, once even if it has two copies (a `.fit` beside an older
+        `.gz`); temporary files of interrupted writes are skipped."""
         if not self.root.is_dir():
             return
         for sub in sorted(self.root.iterdir()):
             if not (sub.is_dir() and len(sub.name) == 2):
                 continue
-            for f in sorted(sub.iterdir()):
+            last = ""
+            for f in sorted(sub.iterdir()):  # the copies of one sha256 sort next to each other
                 m = _FINAL_NAME.fullmatch(f.name)
-                if m and m.group(1).startswith(sub.name):
-                    yield m.group(1)
+                if m and m.group(1).startswith(sub.name) and m.group(1) != last:
+                    last = m.group(1)
+                    yield last
 
     def __iter__(self) -> Iterator[str]:
         return self.iter()

@@ -307,7 +307,8 @@ def test_corrupt_legacy_copy_is_replaced_by_a_zstd_one(tmp_path: Path) -> None:
 
 
 def test_copies_archived_at_an_older_level_still_read(tmp_path: Path) -> None:
-    """The level changed from 3 to 1; archives written before stay readable and are kept."""
+    """The level changed from 3 to 1 (now -3), and FIT files are now stored as they are (`.fit`):
+    `.zst` copies written before stay readable and are kept, with no `.fit` written beside them."""
     archive = RawArchive(tmp_path / "raw")
     fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
     data = (fixtures / "steady_left_51_2.fit").read_bytes()
@@ -319,6 +320,7 @@ def test_copies_archived_at_an_older_level_still_read(tmp_path: Path) -> None:
     path.write_bytes(old)
     assert archive.get(sha) == data
     assert archive.put(data) == sha and path.read_bytes() == old  # intact: not rewritten
+    assert not path.with_suffix(".fit").exists() and archive.path(sha) == path
 
 
 # --------------------------------------------------------------------------- JSON without the walk
