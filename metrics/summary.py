@@ -578,7 +578,7 @@ def _slope_of_bins(
         return None
     if summary_kernels.COMPILED and len(x) <= _THEIL_SEN_POINTS:  # the same slope, compiled
         return _opt(float(summary_kernels.theil_sen_slope(np.array(x), np.array(y))))
-    slope, _ = theil_sen(x, y, max_points=_THEIL_SEN_POINTS)
+    slope, _ = theil_sen(x, y)
     return _opt(slope)
 
 

@@ -60,10 +60,9 @@ _FIT = ".fit"  # a FIT file, stored as it is
 _ZST = ".zst"  # anything else, a zstd frame
 _GZ = ".gz"  # written by older versions, still read
 _SUFFIXES = (_FIT, _ZST, _GZ)  # the order copies are looked for in
-# zstd level -3 (a "fast" level), now only for what is not a FIT file (`_is_fit`): JSON payloads
-# (Strava streams, Garmin JSON) shrink 5x and more. On the 50 sample running FIT files (6.4 MB)
-# it took 14-20 ms against 32 ms at level 1 and 47 ms at level 3, for a ratio of 1.41 against
-# 1.66: still a quarter of the reader's time for little, so FIT files are stored as they are.
+# zstd level -3 (a "fast" level), for what is not a FIT file (`_is_fit`): 14-20 ms for the 6.4 MB
+# of sample FIT files when they were still compressed, against 32 ms at level 1 and 47 ms at
+# level 3, for a ratio of 1.41 against 1.66. Any level decompresses.
 _LEVEL = -3
 _TMP_PREFIX = ".tmp-"
 # Raw bytes a batch may have queued for the writer before `put` waits for it: bounds the memory
@@ -72,11 +71,9 @@ _MAX_QUEUED_BYTES = 128 * 1024 * 1024
 
 
 def _is_fit(data: bytes) -> bool:
-    """Whether `data` is a FIT file, which is archived as it is instead of zstd-compressed.
+    """Whether `data` is a FIT file (stored as it is: see the module docstring for why).
 
-    FIT is already compact: zstd -3 took 12.8 ms for the 50 sample running files (6.4 MB) for a
-    ratio of only 1.41, a quarter of the FIT reader's time on them, with both of an import's CPUs
-    busy. The test is the FIT header: its size byte (12 or 14), then ".FIT" at bytes 8-11.
+    The test is the FIT header: its size byte (12 or 14), then ".FIT" at bytes 8-11.
     """
     return len(data) >= 12 and data[0] in (12, 14) and data[8:12] == b".FIT"
 
