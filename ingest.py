@@ -21,7 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evenstride.analysis_helper import ForkedHelper, helper_possible
+from evenstride.analysis_helper import (
+    ForkedHelper,
+    HelperProcess,
+    helper_wanted,
+    shared_process,
+    shared_running,
+)
 from evenstride.metrics.fit import FitFile, FitReadError, Run, read_fit
 from evenstride.metrics.fit.sensors import balance_sensor, device_name, sensors
 from evenstride.metrics.summary import summarise_fit_run, summarise_run
@@ -374,9 +380,10 @@ PARALLEL_MIN_FILES = 1500
 """Below this many files no worker pool is started. Starting worker processes (numpy, pandas,
 numba's cached kernels) costs 3-4 s: re-summarising a season of 300 one-hour runs (44 MB) took
 1.7-2.0 s in one process and 4.6-4.9 s with two workers on the 2-core machine
-(benchmarks/bench_pipeline.py). Smaller imports still use a second CPU: each batch forks an
-analysis helper (analysis_helper.ForkedHelper), which starts in milliseconds because it shares
-what this process has loaded. ingest_many decides on its first batch of BULK_FILES."""
+(benchmarks/bench_pipeline.py). Smaller imports still use a second CPU: an analysis helper
+(analysis_helper), forked at the first batch and kept for the next ones, starts in milliseconds
+because it shares what this process has loaded. ingest_many decides on its first batch of
+BULK_FILES."""
 
 
 def _pool(n_workers: int) -> ProcessPoolExecutor | None:
@@ -408,8 +415,9 @@ def ingest_many(
 
     The main process archives each raw file first and checks for duplicates. The pure analysis
     runs in a pool of `workers` processes (asked for, or PARALLEL_MIN_FILES files or more); else,
-    with `workers=None` on a Linux machine with two CPUs, this process and a helper forked per
-    batch share it, file by file, while this process stores (analysis_helper); `workers=1`, or
+    with `workers=None` on a Linux machine with two CPUs, this process and a helper process
+    (forked once and kept between batches and imports, analysis_helper) share it, file by file,
+    while this process stores; `workers=1`, or
     EVENSTRIDE_NO_HELPER=1, keeps it all in this process. Results are stored in file order, in
     bulk batches (one commit and one disk sync per batch), and come back in input order; every
     way gives the same stored rows.
@@ -423,21 +431,25 @@ def ingest_many(
     results: list[IngestResult] = []
     try:
         for batch in itertools.chain([first], batches):
-            # the helper is reaped after the batch's commit: its exit overlaps the disk sync
-            with contextlib.ExitStack() as reap_last, contextlib.ExitStack() as stack:
+            # the helper's batch ends after the commit (a failed batch stops the helper)
+            with contextlib.ExitStack() as end_last, contextlib.ExitStack() as stack:
                 n_data = sum(job.data is not None for job in batch)
-                may_fork = pool is None and workers is None and _helper_allowed(store, n_data)
-                stack.enter_context(bulk(store, background=not may_fork))
+                may_help = pool is None and workers is None and _helper_allowed(n_data)
+                stack.enter_context(bulk(store, background=not may_help))
                 helper: ForkedHelper[Analysis] | None = None
                 pending: list[IngestResult | str] = []
                 for job in batch:
                     pending.append(_prepare(store, job, athlete, force))
-                    if may_fork and isinstance(pending[-1], str):
-                        if helper is None:  # the first file to analyse: fork now, not for
-                            helper = reap_last.enter_context(  # a batch of duplicates
-                                ForkedHelper([j.data for j in batch], analyse)
-                            )
-                        helper.offer(len(pending) - 1)  # the helper may start on it at once
+                    if may_help and isinstance(pending[-1], str):
+                        if helper is None:  # the first file to analyse: fork now if need be,
+                            proc = _helper_process(store)  # not for a batch of duplicates
+                            may_help = proc is not None
+                            if proc is not None:
+                                helper = end_last.enter_context(
+                                    ForkedHelper([j.data for j in batch], analyse, process=proc)
+                                )
+                        if helper is not None:
+                            helper.offer(len(pending) - 1)  # the helper may start on it now
                 store.archive.start_sync()  # the raw files reach the disk while we analyse
                 analyses = _analyses(batch, pending, pool, helper)
                 for job, prep, analysis in zip(batch, pending, analyses, strict=True):
@@ -454,17 +466,21 @@ def ingest_many(
     return results
 
 
-def _helper_allowed(store: Store, n_files: int) -> bool:
-    """Whether a batch of `n_files` may fork an analysis helper (analysis_helper.ForkedHelper).
+def _helper_allowed(n_files: int) -> bool:
+    """Whether a batch of `n_files` may use the analysis helper (analysis_helper)."""
+    return n_files >= 2 and helper_wanted()
 
-    The archive's writer thread of the previous batch (idle: its writes settled) is stopped
-    first, and the batch then archives in this thread, so the fork copies a single-threaded
-    process; in an import the fork waits for the batch's first file that is not a duplicate.
+
+def _helper_process(store: Store) -> HelperProcess[Analysis] | None:
+    """The kept analysis helper, forked now if none runs.
+
+    A fork needs a single-threaded process: the archive's writer thread of an earlier batch
+    (idle: its writes settled) is stopped first, and a batch with the helper archives in this
+    thread (a third runnable thread would only take turns with the other two).
     """
-    if n_files < 2:
-        return False
-    store.archive.close()
-    return helper_possible()
+    if not shared_running(analyse):
+        store.archive.close()
+    return shared_process(analyse)
 
 
 def _prepare(store: Store, job: Job, athlete: str, force: bool) -> IngestResult | str:
@@ -518,8 +534,11 @@ def reprocess(
             blobs = [store.archive.get(a["sha256"]) for a in batch]
             with contextlib.ExitStack() as stack:
                 helper = None
-                if pool is None and workers is None and _helper_allowed(store, len(blobs)):
-                    helper = stack.enter_context(ForkedHelper(blobs, analyse))
+                proc = None
+                if pool is None and workers is None and _helper_allowed(len(blobs)):
+                    proc = _helper_process(store)
+                if proc is not None:
+                    helper = stack.enter_context(ForkedHelper(blobs, analyse, process=proc))
                     for i in range(len(blobs)):
                         helper.offer(i)
                     analyses: Iterable[Analysis] = (a for _, a in helper.results(range(len(blobs))))

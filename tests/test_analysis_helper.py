@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -13,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from evenstride.analysis_helper import ForkedHelper, helper_possible, usable_cpus
-from evenstride.ingest import Job, ingest_many, reprocess
+from evenstride import analysis_helper
+from evenstride.analysis_helper import (
+    ForkedHelper,
+    HelperProcess,
+    helper_possible,
+    shared_process,
+    usable_cpus,
+)
+from evenstride.ingest import Job, analyse, ingest_many, reprocess
 from evenstride.store import open_store
 
 pytestmark = pytest.mark.skipif(
@@ -24,6 +33,14 @@ pytestmark = pytest.mark.skipif(
 SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
 FILES = sorted(SYNTHETIC.glob("*.fit")) + sorted(SYNTHETIC.glob("season/*.fit"))
 PARENT = os.getpid()
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_helper():
+    """Each test starts without a kept helper (an earlier test's would serve it unforked)."""
+    analysis_helper.shutdown()
+    yield
+    analysis_helper.shutdown()
 
 
 def _no_children_left() -> bool:
@@ -175,6 +192,8 @@ def test_ingest_with_the_helper_stores_exactly_what_one_process_stores(
         again = ingest_many(two, jobs)  # all known now: no file to analyse, so no fork
     assert {r.status for r in again} <= {"duplicate", "failed"}
     _assert_helped(caplog, expect_helper)
+    assert analysis_helper.shared_running(analyse) == expect_helper  # kept for the next batch
+    analysis_helper.shutdown()
     assert _no_children_left()
 
 
@@ -200,6 +219,7 @@ def test_reprocess_with_the_helper_rebuilds_the_same_runs(
         assert [r.status for r in results] == ["imported"] * len(FILES)
         assert _snapshot(store) == before
     _assert_helped(caplog, expect_helper)
+    analysis_helper.shutdown()
     assert _no_children_left()
 
 
@@ -245,4 +265,126 @@ def test_a_killed_helper_during_ingest_only_slows_it(tmp_path: Path) -> None:
         assert bool(killed) == expect_helper
         assert [r.status for r in got] == [r.status for r in expected]
         assert _snapshot(b) == expected_rows
+    assert not analysis_helper.shared_running(analyse)  # a dead helper is not kept
+    assert _no_children_left()
+
+
+def test_the_helper_is_kept_between_batches_and_imports(tmp_path: Path) -> None:
+    """One fork serves every batch of an import, and the next import in this process."""
+    if not helper_possible():
+        pytest.skip("no helper on this machine (one CPU)")
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    jobs = [Job(p.read_bytes(), file_name=p.name) for p in FILES]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "fork", counting_fork)
+        mp.setattr("evenstride.ingest.BULK_FILES", 10)  # three batches
+        with open_store(tmp_path / "a") as a:
+            first = ingest_many(a, jobs)
+        with open_store(tmp_path / "b") as b:
+            second = ingest_many(b, jobs)
+            assert _snapshot(b) == _snapshot_of(tmp_path / "a")
+    assert [r.status for r in first] == [r.status for r in second]
+    assert len(forks) == 1
+    assert analysis_helper._shared is not None and analysis_helper._shared.pid == forks[0]
+    assert analysis_helper._shared.batches == 6
+    analysis_helper.shutdown()
+    assert _no_children_left()
+
+
+def _snapshot_of(home: Path) -> list[tuple]:
+    with open_store(home) as store:
+        return _snapshot(store)
+
+
+def test_a_batch_is_never_confused_with_the_last_one() -> None:
+    """Positions repeat from batch to batch: each batch gets its own items' analyses."""
+    proc = HelperProcess(_slow_upper)
+    try:
+        for batch in range(4):
+            items = [f"b{batch}-{i}".encode() for i in range(8)]
+            with ForkedHelper(items, _slow_upper, process=proc) as helper:
+                for pos in range(8):
+                    helper.offer(pos)
+                got = list(helper.results(range(8)))
+            assert [value for _, (value, _) in got] == [x.upper() for x in items]
+            assert proc.alive()  # a batch that ended cleanly leaves it running
+    finally:
+        proc.stop()
+    assert _no_children_left()
+
+
+def test_an_idle_helper_leaves_by_itself() -> None:
+    proc = HelperProcess(_slow_upper, idle_s=0.2)
+    assert proc.alive()
+    deadline = time.monotonic() + 10
+    while proc.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not proc.alive()  # reaped by alive()
+    proc.stop()
+    assert _no_children_left()
+
+
+def test_the_helper_holds_no_file_of_this_process(tmp_path: Path) -> None:
+    """A lock file (the nightly job's flock) is free the moment this process lets go of it."""
+    lock = tmp_path / "nightly.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    proc = HelperProcess(_slow_upper)
+    try:
+        with ForkedHelper([b"a", b"b", b"c"], _slow_upper, process=proc) as helper:
+            for pos in range(3):
+                helper.offer(pos)
+            list(helper.results(range(3)))  # the helper has served a batch: it is settled
+        os.close(fd)  # the lock goes with our last descriptor, not the helper's copy
+        other = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the helper held it
+        finally:
+            os.close(other)
+        assert proc.alive()
+        held = os.listdir(f"/proc/{proc.pid}/fd")
+        assert len(held) <= 6  # stdin/out/err, its claims, results and memory file
+    finally:
+        proc.stop()
+
+
+def test_the_helper_leaves_when_its_parent_is_gone() -> None:
+    """A parent killed without a word (SIGKILL, OOM): its helper sees the claims pipe end."""
+    code = (
+        "import os, sys\n"
+        "from evenstride.analysis_helper import shared_process\n"
+        "from evenstride.ingest import analyse\n"
+        "proc = shared_process(analyse)\n"
+        "print(proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for init to reap it is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_shared_process_is_none_where_no_helper_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENSTRIDE_NO_HELPER", "1")
+    assert shared_process(analyse) is None
     assert _no_children_left()
