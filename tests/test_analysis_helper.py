@@ -388,3 +388,30 @@ def test_shared_process_is_none_where_no_helper_is_wanted(monkeypatch: pytest.Mo
     monkeypatch.setenv("EVENSTRIDE_NO_HELPER", "1")
     assert shared_process(analyse) is None
     assert _no_children_left()
+
+
+def test_objects_stay_frozen_while_any_helper_runs() -> None:
+    """A full collection would touch every shared page: none scans what a helper shares."""
+    import gc
+
+    # In a fresh interpreter: Python 3.12 starts with a few hundred objects frozen already.
+    code = (
+        "import gc\n"
+        "from evenstride.analysis_helper import HelperProcess\n"
+        "alive = len(gc.get_objects())\n"
+        "proc = HelperProcess(len)\n"
+        "print(gc.get_freeze_count() >= alive // 2)\n"
+        "proc.stop()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True"], out.stderr
+    before = gc.get_freeze_count()
+    alive = len(gc.get_objects())
+    first = HelperProcess(_slow_upper)
+    assert gc.get_freeze_count() >= before + alive // 2
+    second = HelperProcess(_slow_upper)
+    first.stop()
+    assert gc.get_freeze_count() >= before + alive // 2  # the second still shares them
+    second.stop()
+    assert gc.get_freeze_count() <= before
+    assert _no_children_left()
