@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import gc
 import logging
@@ -358,6 +359,7 @@ def _serve[T](
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         gc.freeze()  # what it inherited is never collected here: collections copy no page
+        _keep_heap()
         for fd in _open_fds():  # lock files, databases, other helpers' pipes: not ours
             if fd > 2 and fd not in keep:
                 with contextlib.suppress(OSError):
@@ -384,6 +386,21 @@ def _serve[T](
         code = 1
     finally:
         os._exit(code)
+
+
+def _keep_heap() -> None:  # pragma: no cover - runs in the child
+    """glibc: keep freed memory for the next file's arrays instead of handing it back.
+
+    By default large arrays are mapped afresh and freed memory is returned to the OS, so every
+    file's arrays fault their pages in again (~850 faults per 50 files here, ~3 us each). The
+    helper allocates the same few sizes file after file; it keeps its heap at its peak instead.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    for option, value in ((-1, 256 << 20), (-2, 16 << 20), (-3, 32 << 20)):
+        mallopt(option, value)  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD (glibc's max)
 
 
 def _open_fds() -> list[int]:  # pragma: no cover - runs in the child
