@@ -53,6 +53,7 @@ _HEADER = 8  # bytes of a result frame's length
 _PIPE_BYTES = 1 << 20  # results pipe capacity asked for: the helper rarely waits for a reader
 ENV_OFF = "EVENSTRIDE_NO_HELPER"  # set (to anything but "") to analyse in one process
 IDLE_S = 30.0  # a helper with no claim for this long leaves by itself
+_DATA_KEEP = 64 << 20  # the memory file keeps up to this many bytes from batch to batch
 
 
 def usable_cpus() -> int:
@@ -182,8 +183,8 @@ class ForkedHelper[T]:
         self._proc.batches += 1
         self._batch = self._proc.batches & 0xFFFFFFFF
         self._helping = self._proc.pid > 0
-        if self._helping:
-            os.ftruncate(self._proc.data, 0)  # the last batch's bytes are no longer read
+        if self._helping and os.fstat(self._proc.data).st_size > _DATA_KEEP:
+            os.ftruncate(self._proc.data, 0)  # else its pages are overwritten, not allocated anew
         self._end = 0  # bytes of this batch in the memory file
         self._buffer = bytearray()
         self._eof = not self._helping

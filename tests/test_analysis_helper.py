@@ -304,12 +304,17 @@ def _snapshot_of(home: Path) -> list[tuple]:
         return _snapshot(store)
 
 
-def test_a_batch_is_never_confused_with_the_last_one() -> None:
-    """Positions repeat from batch to batch: each batch gets its own items' analyses."""
+@pytest.mark.parametrize("keep", [64 << 20, 0])  # the memory file kept, or emptied each batch
+def test_a_batch_is_never_confused_with_the_last_one(
+    keep: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Positions repeat from batch to batch: each batch gets its own items' analyses, also
+    when its bytes are fewer than the last batch's (the memory file's tail is stale)."""
+    monkeypatch.setattr(analysis_helper, "_DATA_KEEP", keep)
     proc = HelperProcess(_slow_upper)
     try:
-        for batch in range(4):
-            items = [f"b{batch}-{i}".encode() for i in range(8)]
+        for batch in (3, 0, 2, 1):
+            items = [f"b{batch}-{i}".encode() * (1 + 500 * batch) for i in range(8)]
             with ForkedHelper(items, _slow_upper, process=proc) as helper:
                 for pos in range(8):
                     helper.offer(pos)
