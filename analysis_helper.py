@@ -95,6 +95,7 @@ class HelperProcess[T]:
         self.analyse = analyse
         self.owner = os.getpid()
         self.batches = 0  # batches started on it (for tests and benchmarks)
+        self.in_use = False  # a batch is on it (one at a time: see shared_process)
         self._claims_r, self.claims_w = os.pipe()
         for fd in (self._claims_r, self.claims_w):
             os.set_blocking(fd, False)  # both processes poll; a claim goes to the first reader
@@ -180,6 +181,7 @@ class ForkedHelper[T]:
         self._analyse = analyse
         self._own = process is None
         self._proc = HelperProcess(analyse) if process is None else process
+        self._proc.in_use = True
         self._proc.batches += 1
         self._batch = self._proc.batches & 0xFFFFFFFF
         self._helping = self._proc.pid > 0
@@ -281,6 +283,8 @@ class ForkedHelper[T]:
         log.debug("analysis helper process: %d of %d files", self.helped, self.offered)
         if self._own or not self._finished or self._eof:
             self._proc.stop()
+        with _shared_lock:
+            self._proc.in_use = False
 
     def __enter__(self) -> ForkedHelper[T]:
         return self
@@ -308,31 +312,38 @@ def _unfreeze_for(proc: HelperProcess) -> None:
 
 
 _shared: HelperProcess | None = None
+_shared_lock = threading.Lock()
 
 
 def shared_process[T](analyse: Callable[[bytes], T]) -> HelperProcess[T] | None:
     """The helper process kept for `analyse` between batches, forked now when none is running.
 
-    None when no helper may be used, or none may be forked now (another thread runs: the caller
-    decides whether to stop its threads first, see `helper_possible`).
+    It comes marked in use, for one batch (a ForkedHelper, whose close frees it). None when no
+    helper may be used, when another thread's batch has it (that batch then runs in one
+    process), or when none may be forked now (another thread runs: see `helper_possible`).
     """
     global _shared
     if not helper_wanted():
         return None
-    proc = _shared
-    if proc is not None and proc.analyse is analyse and proc.alive():
+    with _shared_lock:
+        proc = _shared
+        if proc is not None and proc.in_use and proc.owner == os.getpid():
+            return None
+        if proc is not None and proc.analyse is analyse and proc.alive():
+            proc.in_use = True
+            return proc
+        if proc is not None:
+            proc.stop()
+            _shared = None
+        if not helper_possible():
+            return None
+        proc = HelperProcess(analyse)
+        if proc.pid <= 0:  # the fork was refused (logged): no helper this time
+            proc.stop()
+            return None
+        proc.in_use = True
+        _shared = proc
         return proc
-    if proc is not None:
-        proc.stop()
-        _shared = None
-    if not helper_possible():
-        return None
-    proc = HelperProcess(analyse)
-    if proc.pid <= 0:  # the fork was refused (logged): no helper this time
-        proc.stop()
-        return None
-    _shared = proc
-    return proc
 
 
 def shared_running(analyse: Callable[[bytes], object]) -> bool:

@@ -454,3 +454,48 @@ def _analysis_in_helper(data: bytes) -> bool:
         return True
     analyse(data)
     return False
+
+
+def test_one_batch_at_a_time_on_the_kept_helper() -> None:
+    """A second batch while one is on the helper (another thread) runs in one process instead."""
+    if not helper_possible():
+        pytest.skip("no helper on this machine (one CPU)")
+    proc = shared_process(_slow_upper)
+    assert proc is not None and proc.in_use
+    assert shared_process(_slow_upper) is None  # taken: no second batch on it, no second fork
+    items = [b"a", b"b", b"c", b"d"]
+    with ForkedHelper(items, _slow_upper, process=proc) as helper:
+        for pos in range(4):
+            helper.offer(pos)
+        list(helper.results(range(4)))
+    assert not proc.in_use
+    assert shared_process(_slow_upper) is proc  # free again, and still running
+
+
+def test_imports_from_two_threads_store_what_one_process_stores(tmp_path: Path) -> None:
+    jobs = [Job(p.read_bytes(), file_name=p.name) for p in FILES]
+    with open_store(tmp_path / "serial") as serial:
+        ingest_many(serial, jobs, workers=1)
+        expected = _snapshot(serial)
+    with open_store(tmp_path / "warm") as warm:
+        ingest_many(warm, jobs[:4])  # forks the kept helper while this process has one thread
+    stores = [open_store(tmp_path / name) for name in ("a", "b")]
+    errors: list[BaseException] = []
+
+    def run(store) -> None:
+        try:
+            ingest_many(store, jobs)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    for store in stores:
+        assert _snapshot(store) == expected
+        store.close()
+    analysis_helper.shutdown()
+    assert _no_children_left()
