@@ -196,10 +196,6 @@ class ForkedHelper[T]:
         self.offered = 0  # positions put up for analysis
         self.helped = 0  # analyses the helper sent back (for tests and benchmarks)
 
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
     # ---- this process
 
     def offer(self, pos: int) -> None:
