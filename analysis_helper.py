@@ -100,6 +100,7 @@ class HelperProcess[T]:
         for fd in (self._claims_r, self.claims_w):
             os.set_blocking(fd, False)  # both processes poll; a claim goes to the first reader
         self.results_r, results_w = os.pipe()
+        os.set_blocking(self.results_r, False)  # read when select says so, or in passing
         with contextlib.suppress(OSError, AttributeError):  # a bigger pipe: helper waits less
             fcntl.fcntl(results_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         self.data = _data_file()
@@ -251,7 +252,6 @@ class ForkedHelper[T]:
         fd = self._proc.results_r
         if block:
             select.select([fd], [], [])
-        os.set_blocking(fd, False)
         try:
             chunk = os.read(fd, _PIPE_BYTES)
         except BlockingIOError:
@@ -289,20 +289,20 @@ class ForkedHelper[T]:
         self.close()
 
 
-_freezers: set[int] = set()  # ids of the live helpers this process froze its objects for
+_freezers: set[HelperProcess] = set()  # the live helpers this process froze its objects for
 
 
 def _freeze_for(proc: HelperProcess) -> None:
     """gc.freeze() for `proc` (Python 3.12 starts with a few hundred objects frozen already)."""
     if not _freezers:
         gc.freeze()
-    _freezers.add(id(proc))
+    _freezers.add(proc)
 
 
 def _unfreeze_for(proc: HelperProcess) -> None:
     """Collect normally again once no helper this process forked shares its pages."""
-    if id(proc) in _freezers:
-        _freezers.discard(id(proc))
+    if proc in _freezers:
+        _freezers.discard(proc)
         if not _freezers:
             gc.unfreeze()
 
