@@ -8,7 +8,9 @@ numpy reference in summary.py (`_statistics_numpy`), which stays as the fallback
 EVENSTRIDE_NO_JIT=1):
 - medians walk the same stable value order (`counting_order`, a linear counting sort for the
   quantised sensor columns) with the same sequential cumulative weights and numpy's own
-  interpolation rule (`_interp`, a port of numpy's `arr_interp`);
+  interpolation rule (`_interp`, a port of numpy's `arr_interp`). Each median gathers its
+  samples and their running weight sums in one pass; the interpolation works out the positions
+  only where its binary search looks;
 - sums use numpy's pairwise summation (`_pairwise`), so means and minutes match to the bit.
 Every kernel lives in this one module on purpose: numba's on-disk cache (cache=True) only notices
 changes to the file of the function it caches, and a caller caches its callees' code with it.
@@ -33,54 +35,59 @@ except ImportError:  # pragma: no cover
     njit = None
 
 
-def _interp_source(x, xp, fp, n):
-    """np.interp(x, xp[:n], fp[:n]) for one x (numpy's arr_interp, default left/right).
+def _interp_source(x, cum, ws, total, fp, start, n):
+    """np.interp(x, xp, fp[start:start + n]) for one x (numpy's arr_interp, default left/right),
+    where xp[k] = (cum[start + k] - 0.5 * ws[start + k]) / total: the Hazen positions of weighted
+    values, worked out only where the search looks (cum: the running sums of ws).
 
+    With ws = 0 and total = 1, xp is cum itself: plain np.interp (the tests use that). The
+    positions are those numpy computes from np.cumsum, so the result is the same to the bit.
     clean_kernels has its own port (a forward walk over sorted keys): a kernel calling one in
     another module would keep a stale copy in numba's cache when that module changes.
     """
     if n == 1:  # left and right default to fp[0] too (even for a NaN x, as numpy)
-        return fp[0]
+        return fp[start]
     if math.isnan(x):
         return x
-    if x > xp[n - 1]:
-        return fp[n - 1]
-    if x < xp[0]:
-        return fp[0]
+    last = start + n - 1
+    if x > (cum[last] - 0.5 * ws[last]) / total:
+        return fp[last]
+    if x < (cum[start] - 0.5 * ws[start]) / total:
+        return fp[start]
     lo, hi = 0, n  # the last j with xp[j] <= x (numpy's binary_search_with_guess)
     while lo < hi:
         mid = lo + ((hi - lo) >> 1)
-        if x >= xp[mid]:
+        if x >= (cum[start + mid] - 0.5 * ws[start + mid]) / total:
             lo = mid + 1
         else:
             hi = mid
-    j = lo - 1
-    if j == n - 1 or xp[j] == x:
+    j = start + lo - 1
+    xj = (cum[j] - 0.5 * ws[j]) / total
+    if j == last or xj == x:
         return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    res = slope * (x - xp[j]) + fp[j]
+    xj1 = (cum[j + 1] - 0.5 * ws[j + 1]) / total
+    slope = (fp[j + 1] - fp[j]) / (xj1 - xj)
+    res = slope * (x - xj) + fp[j]
     if math.isnan(res):
-        res = slope * (x - xp[j + 1]) + fp[j + 1]
+        res = slope * (x - xj1) + fp[j + 1]
         if math.isnan(res) and fp[j] == fp[j + 1]:
             res = fp[j]
     return res
 
 
-def _quantiles_of_source(xs, ws, start, stop, qs, pos, out, row):
-    """Hazen-midpoint weighted quantiles of xs[start:stop] (sorted) into out[row, :]."""
+def _quantiles_of_source(xs, ws, cum, start, stop, qs, out, row):
+    """Hazen-midpoint weighted quantiles of xs[start:stop] (sorted) into out[row, :].
+
+    `cum[start:stop]`: the running sums of ws[start:stop], added one by one as np.cumsum does.
+    """
     m = stop - start
     if m == 0:
         for k in range(len(qs)):
             out[row, k] = np.nan
         return
-    total = 0.0
-    for k in range(m):  # sequential, as np.cumsum
-        total += ws[start + k]
-        pos[start + k] = total
-    for k in range(m):
-        pos[start + k] = (pos[start + k] - 0.5 * ws[start + k]) / total
+    total = cum[stop - 1]
     for k in range(len(qs)):
-        out[row, k] = _interp(qs[k], pos[start:stop], xs[start:stop], m)
+        out[row, k] = _interp(qs[k], cum, ws, total, xs, start, m)
 
 
 def _sorted_grouped_source(order, sv, sw, groups, n_groups, qs):
@@ -103,17 +110,21 @@ def _sorted_grouped_source(order, sv, sw, groups, n_groups, qs):
     m = counts[n_groups]
     xs = np.empty(m)
     ws = np.empty(m)
+    cum = np.empty(m)
     fill = counts[:n_groups].copy()
+    running = np.zeros(n_groups)
     for k in range(len(order)):  # a stable bucket sort: each group keeps the value order
         g = gs[k]
         if g >= 0:
-            xs[fill[g]] = sv[k]
-            ws[fill[g]] = sw[k]
-            fill[g] += 1
+            at = fill[g]
+            xs[at] = sv[k]
+            ws[at] = sw[k]
+            running[g] += sw[k]  # each group's own running sum, in its order
+            cum[at] = running[g]
+            fill[g] = at + 1
     out = np.empty((n_groups, len(qs)))
-    pos = np.empty(m)
     for g in range(n_groups):
-        _quantiles_of(xs, ws, counts[g], counts[g + 1], qs, pos, out, g)
+        _quantiles_of(xs, ws, cum, counts[g], counts[g + 1], qs, out, g)
     return out
 
 
@@ -121,14 +132,18 @@ def _sorted_masked_source(order, sv, sw, mask, qs):
     """Quantiles qs of the masked samples (one group), from values in stable order."""
     xs = np.empty(len(order))
     ws = np.empty(len(order))
+    cum = np.empty(len(order))
     m = 0
+    total = 0.0
     for k in range(len(order)):
         if mask[order[k]] and sw[k] > 0 and sw[k] < np.inf:
             xs[m] = sv[k]
             ws[m] = sw[k]
+            total += sw[k]
+            cum[m] = total
             m += 1
     out = np.empty((1, len(qs)))
-    _quantiles_of(xs, ws, 0, m, qs, np.empty(m), out, 0)
+    _quantiles_of(xs, ws, cum, 0, m, qs, out, 0)
     return out[0]
 
 
