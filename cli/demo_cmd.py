@@ -48,10 +48,18 @@ def _import(ctx: click.Context, paths: tuple[Path, ...], athlete: str) -> int:
 
 
 @click.command("demo")
-@click.option("--keep", is_flag=True, help="Keep the temporary home and print where it is.")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Also print how to explore the demo's home with other commands.",
+)
 @click.pass_context
 def demo_cmd(ctx: click.Context, keep: bool) -> None:
-    """Import the bundled sample runs into a fresh temporary home, show trends, write a report."""
+    """Import the bundled sample runs into a fresh temporary home, show trends, write a report.
+
+    The temporary home stays where it is (the reports it points to are in it); the last line
+    says where, so it can be deleted when done.
+    """
     root = bundled_fixtures() / "synthetic"
     if not root.exists():
         raise click.ClickException(f"bundled fixtures not found under {root.parent}")
@@ -90,8 +98,9 @@ def demo_cmd(ctx: click.Context, keep: bool) -> None:
         "\nWith an account, the loop continues on the athlete's watch: `evenstride login garmin`,"
         " then `evenstride push garmin --dry-run` (and `evenstride cron` for the nightly job)."
     )
+    click.echo(f"\nthe demo's files are in {tmp} (delete the folder when done)")
     if keep:
-        click.echo(f"\nhome kept at {home}  (try: evenstride --home {home} report)")
+        click.echo(f"home kept at {home}  (try: evenstride --home {home} report)")
 
 
 def _demo_today(store: Store) -> date:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -119,8 +120,9 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("evenstride:")
 
 
-def test_demo_runs_on_bundled_data() -> None:
+def test_demo_runs_on_bundled_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole loop on bundled data: two athletes, trend, plans in three formats, audit."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its folder goes with tmp_path
     result = CliRunner().invoke(cli, ["demo", "--keep"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = result.output
@@ -129,6 +131,8 @@ def test_demo_runs_on_bundled_data() -> None:
     assert "shifted_left" in out
     assert "season: Week 1, phase 1, level 1; focus side LEFT; band orange" in out
     home = Path(out.split("home kept at ")[1].split()[0])
+    folder = Path(out.split("the demo's files are in ")[1].split()[0])
+    assert home.parent == folder and folder.parent == tmp_path  # where the last lines say
     for athlete in ("season", "default"):
         folder = home / "plans-out" / athlete
         assert (folder / f"evenstride-plan-{athlete}.md").exists()

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -177,7 +178,10 @@ def test_terminal_output_strips_control_characters(tmp_path: Path) -> None:
     assert "athlete evil[2Jname" in out.output
 
 
-def test_demo_shows_the_trend_and_writes_the_report() -> None:
+def test_demo_shows_the_trend_and_writes_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # its folder goes with tmp_path
     out = CliRunner().invoke(group, ["--home", "/nonexistent-unused", "demo"],
                              catch_exceptions=False)  # fmt: skip
     assert out.exit_code == 0, out.output
@@ -186,5 +190,7 @@ def test_demo_shows_the_trend_and_writes_the_report() -> None:
     assert found is not None
     path = Path(found.group(1).removeprefix("file://"))
     assert path.is_file() and path.name == "report.html"
+    assert path.is_relative_to(tmp_path)  # in the demo's temporary folder, which the output names
+    assert f"the demo's files are in {path.parents[1]} (delete the folder when done)" in out.output
     html = path.read_text()
     assert html.count('<circle class="pt"') > 22 and "running/treadmill" in out.output
