@@ -1,31 +1,37 @@
 """Content-addressed archive of raw files, kept untouched so every number can be redone.
 
-Layout: `<root>/ab/<sha256>.<suffix>`, where `ab` is the first two hex digits of the sha256 of
-the ORIGINAL bytes. A FIT file is stored as it is, `<sha256>.fit`: FIT is already a compact
-binary format, so zstd bought little for its CPU (on the 50 sample running files, 6.4 MB, level
--3 took 12.8 ms for a ratio of only 1.41, a quarter of the time the FIT reader needs for them,
-while an import keeps both CPUs busy; switching it off gained about 4.5 points of throughput in a
-paired benchmark). Anything else (Strava streams, Garmin JSON: 5x and more) is a Zstandard frame
-of exactly those bytes, `<sha256>.zst` (zstd compresses far faster than gzip -6 at a similar ratio,
-more so at the `_LEVEL` used). Copies written earlier stay valid and are read by their suffix:
-`.zst` frames of FIT files (kept, never migrated) and older `.gz` ones; every read is checked
-against the sha256. Writes go to a temporary file in the same folder, are fsynced, then renamed
-into place, so a process killed mid-write never leaves a partial file under a final name.
-Folders are 0700 and files 0600: runs reveal where people live.
+Layout: a single put writes `<root>/ab/<sha256>.<suffix>`, where `ab` is the first two hex digits
+of the sha256 of the ORIGINAL bytes; a bulk block writes its files into one pack instead
+(`<root>/packs/`, see store/packs.py: creating a file is the dearest thing the archive does).
+A FIT file is stored as it is (`.fit`): FIT is already a compact binary format, so zstd bought
+little for its CPU (on the 50 sample running files, 6.4 MB, level -3 took 12.8 ms for a ratio of
+only 1.41, a quarter of the time the FIT reader needs for them, while an import keeps both CPUs
+busy; switching it off gained about 4.5 points of throughput in a paired benchmark). Anything
+else (Strava streams, Garmin JSON: 5x and more) is a Zstandard frame of exactly those bytes
+(`.zst`; zstd compresses far faster than gzip -6 at a similar ratio, more so at the `_LEVEL`
+used). Copies written earlier stay valid and are read by their suffix: `.zst` frames of FIT
+files (kept, never migrated) and older `.gz` ones; every read, loose or packed, is checked
+against the sha256. A loose copy is looked for first (it is what heals a damaged packed one).
+Single writes go to a temporary file in the same folder, are fsynced, then renamed into place, so
+a process killed mid-write never leaves a partial file under a final name; a pack only becomes
+visible to other processes through its index, written the same way. Folders are 0700 and files
+0600: runs reveal where people live.
 
 Bulk imports (`deferred_sync`, one per batch of files, inside the database transaction that
 references them) skip the per-file fsync and make the whole batch durable before the transaction
-commits, with one flush of the archive's file system (syncfs, not a machine-wide sync). In a batch,
-`put` only hashes the bytes and looks for a copy in the caller's thread, returns the sha256 at
-once, and hands verifying/compressing/writing to the archive's one writer thread: zstd (for what is
-compressed) and the file system calls release the GIL, so that work overlaps the caller's decoding
-and SQLite writes instead of adding to them. Any lookup of a sha256 whose write is in flight waits
-for it; the batch's exit waits for every write and raises StoreError for the first that failed (the
-transaction then rolls back), so nothing committed ever points at a raw file that is not written
-and synced. `deferred_sync(background=False)` writes in `put` instead, with the same guarantees,
-for a caller whose second CPU is already busy (ingest's forked analysis helper). A block that has
-put its files and goes on with other work may `start_sync`: the writer thread then flushes them
-while the block works, and the exit's own flush finds little left to wait for.
+commits: its pack and the pack's index, with one flush of the archive's file system (syncfs, not
+a machine-wide sync). In a batch, `put` only hashes the bytes and looks for a copy in the caller's
+thread, returns the sha256 at once, and hands verifying/compressing/writing to the archive's one
+writer thread: zstd (for what is compressed) and the file system calls release the GIL, so that
+work overlaps the caller's decoding and SQLite writes instead of adding to them. Any lookup of a
+sha256 whose write is in flight waits for it; the batch's exit waits for every write, writes the
+index and raises StoreError for the first that failed (the transaction then rolls back), so
+nothing committed ever points at a raw file that is not written and synced. A batch that keeps a
+copy another thread's open batch wrote indexes that copy itself, since it may commit first.
+`deferred_sync(background=False)` writes in `put` instead, with the same guarantees, for a
+caller whose second CPU is already busy (ingest's forked analysis helper). A block that has put
+its files and goes on with other work may `start_sync`: the writer thread then flushes them while
+the block works, and the exit's own flush finds little left to wait for.
 """
 
 from __future__ import annotations
@@ -53,6 +59,17 @@ from pathlib import Path
 import zstandard
 
 from evenstride.store.errors import ArchiveCorruptError, StoreError
+from evenstride.store.packs import (
+    INDEX_SUFFIX,
+    PACK_SUFFIX,
+    PACKS,
+    PackedCopy,
+    PackIndex,
+    PackWriter,
+    new_name,
+)
+
+Copy = Path | PackedCopy  # an archived copy: a loose file, or a payload in a pack
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FINAL_NAME = re.compile(r"([0-9a-f]{64})\.(?:fit|zst|gz)")
@@ -185,16 +202,33 @@ def write_private_file(path: Path, data: bytes | str) -> Path:
     return path
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to remove
+
+
+def _folder_for_pack(folder: Path) -> None:
+    make_private_dir(folder, sync=False)
+
+
+def _file_of(copy: Copy) -> Path:
+    """The file a copy is in (what a sync must flush)."""
+    return copy.pack if isinstance(copy, PackedCopy) else copy
+
+
 class _Batch:
     """One thread's open bulk block: the writes it handed to the writer thread, in put order."""
 
-    __slots__ = ("background", "flush", "queued", "queued_bytes", "writes")
+    __slots__ = ("background", "flush", "pack", "queued", "queued_bytes", "writes")
 
-    def __init__(self, background: bool) -> None:
+    def __init__(self, background: bool, pack: PackWriter) -> None:
         self.background = background  # writes go to the writer thread (else: done in `put`)
-        # sha256 -> its write; the result is the file written (None: an intact copy was there)
-        self.writes: dict[str, Future[Path | None]] = {}
-        self.queued: deque[tuple[Future[Path | None], int]] = deque()  # not known to be done
+        self.pack = pack  # where its new payloads go
+        # sha256 -> its write; the result is the copy written (None: an intact copy was there)
+        self.writes: dict[str, Future[Copy | None]] = {}
+        self.queued: deque[tuple[Future[Copy | None], int]] = deque()  # not known to be done
         self.queued_bytes = 0
         self.flush: Future[None] | None = None  # `start_sync`'s early flush, when asked for
 
@@ -215,8 +249,9 @@ class RawArchive:
         self._writer: ThreadPoolExecutor | None = None  # created on the first bulk put
         self._writer_pid = 0  # a forked child must not reuse its parent's (absent) thread
         self._writer_tid = 0  # the writer's OS thread id, set by the thread itself
-        self._pending: dict[str, Future[Path | None]] = {}  # sha256 -> write in flight
+        self._pending: dict[str, Future[Copy | None]] = {}  # sha256 -> write in flight
         self._unsynced: set[str] = set()  # written by a bulk block that has not synced yet
+        self._packs = PackIndex(self.root / PACKS)  # the payloads bulk blocks wrote in packs
 
     def _compressor(self) -> zstandard.ZstdCompressor:
         """Reused per thread instead of one per file; the output bytes are the same."""
@@ -257,17 +292,21 @@ class RawArchive:
     def path(self, sha256: str) -> Path:
         """Where the archived copy of the file with this sha256 lives.
 
-        The existing copy (`.fit`, `.zst` or a legacy `.gz`; a write of it in flight is waited
-        for). Without one, the `.zst` name: where `put` writes bytes that are not a FIT file (a
-        FIT file would go to `<sha256>.fit` instead), so the name of a missing copy is a guess.
+        The existing copy (`.fit`, `.zst` or a legacy `.gz`, or the pack file that holds it; a
+        write of it in flight is waited for). Without one, the `.zst` name: where a single `put`
+        writes bytes that are not a FIT file (a FIT file would go to `<sha256>.fit` instead), so
+        the name of a missing copy is a guess.
         """
         sha256 = self._check(sha256)
         self._wait_pending(sha256)
         return self._path(sha256)
 
     def _path(self, sha256: str) -> Path:
-        """The copy on disk of a checked sha256, else its `.zst` name (see `path`)."""
-        return self._on_disk(sha256) or Path(self._name(sha256, _ZST))
+        """The file holding the copy of a checked sha256, else its `.zst` name (see `path`)."""
+        copy = self._on_disk(sha256)
+        if isinstance(copy, PackedCopy):
+            return copy.pack
+        return copy or Path(self._name(sha256, _ZST))
 
     def _name(self, sha256: str, suffix: str) -> str:
         return f"{self._root}{os.sep}{sha256[:2]}{os.sep}{sha256}{suffix}"
@@ -280,19 +319,20 @@ class RawArchive:
         wait_for([future])  # its failure is reported by the batch that queued it
         return True
 
-    def _existing(self, sha256: str) -> Path | None:
+    def _existing(self, sha256: str) -> Copy | None:
         """The archived copy of a checked sha256, if any, once a write of it in flight is done."""
         self._wait_pending(sha256)
         return self._on_disk(sha256)
 
-    def _on_disk(self, sha256: str) -> Path | None:
-        """The first copy found as `.fit`, `.zst`, then `.gz` (new FIT files first)."""
+    def _on_disk(self, sha256: str) -> Copy | None:
+        """The first copy found as `.fit`, `.zst`, then `.gz` (new FIT files first), else in a
+        pack (a loose copy, e.g. one that replaced a damaged packed one, comes first)."""
         base = self._name(sha256, "")  # every put asks: plain os.path calls, Path only when found
         for suffix in _SUFFIXES:
             name = base + suffix
             if os.path.isfile(name):
                 return Path(name)
-        return None
+        return self._packs.get(sha256)
 
     def has(self, sha256: str) -> bool:
         return self._existing(self._check(sha256)) is not None
@@ -318,7 +358,9 @@ class RawArchive:
         if getattr(self._local, "batch", None) is not None:
             yield
             return
-        batch = self._local.batch = _Batch(background)
+        batch = self._local.batch = _Batch(
+            background, PackWriter(self.root / PACKS, _folder_for_pack)
+        )
         try:
             yield
         except BaseException:
@@ -350,15 +392,15 @@ class RawArchive:
         with self._lock:
             batch.flush = self._writer_thread().submit(self._flush_written, writes)
 
-    def _flush_written(self, writes: list[Future[Path | None]]) -> None:
+    def _flush_written(self, writes: list[Future[Copy | None]]) -> None:
         """syncfs for the files of `writes` that were written (runs in the writer thread)."""
         wait_for(writes)  # done already when queued before this flush (FIFO)
         paths = [
-            path
+            _file_of(copy)
             for future in writes
             if not future.cancelled()
             and future.exception() is None
-            and (path := future.result()) is not None
+            and (copy := future.result()) is not None
         ]
         if paths:
             self._sync(paths)
@@ -370,7 +412,10 @@ class RawArchive:
         synced yet: this batch's transaction may commit first.
         """
         wait_for(batch.writes.values())
+        batch.pack.close()
         written: list[Path] = []
+        synced: list[str] = []
+        indexed = list(batch.pack.entries)  # this batch's payloads, and others' it keeps
         failed: tuple[str, BaseException] | None = None
         for sha256, future in batch.writes.items():
             if future.cancelled():
@@ -379,23 +424,43 @@ class RawArchive:
             if exc is not None:
                 failed = failed or (sha256, exc)
                 continue
-            path = future.result()
-            if path is not None:
-                written.append(path)
-            elif sha256 in self._unsynced:
-                written.append(self._path(sha256))
+            copy = future.result()
+            if copy is None and sha256 in self._unsynced:  # kept another block's unsynced copy
+                copy = self._on_disk(sha256)
+                if isinstance(copy, PackedCopy):
+                    indexed.append((sha256, copy))  # its index may not be written yet
+            if copy is not None:
+                written.append(_file_of(copy))
+                synced.append(sha256)
         flush_error = batch.flush.exception() if batch.flush is not None else None  # waits for it
         if failed is None and flush_error is not None:  # the writes went through, the flush not
             failed = (next(iter(batch.writes)), flush_error)
+        if indexed:
+            try:
+                written.append(self._write_index(indexed, batch.pack.path))
+            except StoreError as exc:
+                failed = failed or (indexed[0][0], exc)
         if written:
-            self._sync(written)
-            self._unsynced.difference_update(p.stem for p in written)  # `<sha256>.<suffix>`
+            self._sync(list(dict.fromkeys(written)))
+            self._unsynced.difference_update(synced)
         return failed
 
-    def _queue(self, batch: _Batch, sha256: str, data: bytes, found: Path | None) -> None:
+    def _write_index(self, entries: list[tuple[str, PackedCopy]], pack: Path | None) -> Path:
+        """The index of a batch's packed payloads, written atomically (synced with the batch);
+        named after the batch's own pack when it wrote one (see `remove_stale_tmp`)."""
+        name = pack.stem + INDEX_SUFFIX if pack is not None else new_name(INDEX_SUFFIX)
+        path = self.root / PACKS / name
+        self._write_atomic(
+            path, "".join(copy.line(sha) for sha, copy in entries).encode(), sync=False
+        )
+        return path
+
+    def _queue(self, batch: _Batch, sha256: str, data: bytes, found: Copy | None) -> None:
         """Hand verifying/writing `data` to the writer thread, on behalf of `batch`."""
         with self._lock:
-            future = self._writer_thread().submit(self._store, sha256, data, found, sync=False)
+            future = self._writer_thread().submit(
+                self._store, sha256, data, found, sync=False, pack=batch.pack
+            )
             self._pending[sha256] = future
         future.add_done_callback(functools.partial(self._forget, sha256))
         batch.writes[sha256] = future
@@ -420,17 +485,19 @@ class RawArchive:
     def _note_writer(self) -> None:
         self._writer_tid = threading.get_native_id()
 
-    def _write_now(self, sha256: str, data: bytes, found: Path | None) -> Future[Path | None]:
+    def _write_now(
+        self, sha256: str, data: bytes, found: Copy | None, pack: PackWriter
+    ) -> Future[Copy | None]:
         """`_store` unsynced in this thread, its outcome kept like a writer thread's would be."""
-        future: Future[Path | None] = Future()
+        future: Future[Copy | None] = Future()
         future.set_running_or_notify_cancel()
         try:
-            future.set_result(self._store(sha256, data, found, sync=False))
+            future.set_result(self._store(sha256, data, found, sync=False, pack=pack))
         except Exception as exc:  # noqa: BLE001 - reported by the batch's exit, as in background
             future.set_exception(exc)
         return future
 
-    def _forget(self, sha256: str, future: Future[Path | None]) -> None:
+    def _forget(self, sha256: str, future: Future[Copy | None]) -> None:
         with self._lock:
             if self._pending.get(sha256) is future:
                 del self._pending[sha256]
@@ -495,19 +562,31 @@ class RawArchive:
                 if batch.background:
                     self._queue(batch, sha256, data, found)
                 else:
-                    batch.writes[sha256] = self._write_now(sha256, data, found)
+                    batch.writes[sha256] = self._write_now(sha256, data, found, batch.pack)
             return sha256
         waited = self._wait_pending(sha256)  # another thread's bulk write of the same bytes
         found = self._on_disk(sha256)
+        unsynced = found is not None and (waited or sha256 in self._unsynced)
+        if unsynced and isinstance(found, PackedCopy):
+            found = None  # in a pack whose index may not be written yet: a loose copy instead
         written = self._store(sha256, data, found, sync=True)
-        if written is None and found is not None and (waited or sha256 in self._unsynced):
+        if written is None and isinstance(found, Path) and unsynced:
             self._sync_file(found)  # kept a copy a bulk block wrote but has not synced yet
         return sha256
 
-    def _store(self, sha256: str, data: bytes, found: Path | None, *, sync: bool) -> Path | None:
-        """Keep `found` if intact, else write `data`; the path written (None: kept the copy).
+    def _store(
+        self,
+        sha256: str,
+        data: bytes,
+        found: Copy | None,
+        *,
+        sync: bool,
+        pack: PackWriter | None = None,
+    ) -> Copy | None:
+        """Keep `found` if intact, else write `data`; the copy written (None: kept the copy).
 
-        A FIT file is written as it is (`.fit`), anything else as a zstd frame (`.zst`).
+        A FIT file is stored as it is (`.fit`), anything else as a zstd frame (`.zst`): into
+        `pack` when given (a bulk block), else as a loose file.
         """
         if found is not None:
             try:
@@ -515,17 +594,21 @@ class RawArchive:
                 return None
             except ArchiveCorruptError:
                 pass  # heal it below
-        if _is_fit(data):
-            path, payload = Path(self._name(sha256, _FIT)), data
+        suffix = _FIT if _is_fit(data) else _ZST
+        payload = data if suffix == _FIT else self._compressor().compress(data)
+        copy: Copy
+        if pack is not None:
+            copy = pack.append(sha256, payload, suffix)
+            self._packs.add(sha256, copy)
         else:
-            path, payload = Path(self._name(sha256, _ZST)), self._compressor().compress(data)
-        self._write_atomic(path, payload, sync=sync)
+            copy = Path(self._name(sha256, suffix))
+            self._write_atomic(copy, payload, sync=sync)
         if not sync:
             self._unsynced.add(sha256)  # until its batch has synced
-        if found is not None and found != path:  # the corrupt copy had another name: it goes
+        if isinstance(found, Path) and found != copy:  # the corrupt copy is not the new one
             with contextlib.suppress(OSError):
                 found.unlink()
-        return path
+        return copy
 
     def _sync_file(self, path: Path) -> None:
         """fsync one existing file and its folder (a copy a bulk block wrote without)."""
@@ -547,7 +630,7 @@ class RawArchive:
             raise KeyError(sha256)
         return self._verified(path, sha256)
 
-    def _verified(self, path: Path, sha256: str) -> bytes:
+    def _verified(self, path: Copy, sha256: str) -> bytes:
         """The original bytes of the archived copy at `path`, checked against its sha256."""
         try:
             stored = path.read_bytes()
@@ -578,35 +661,46 @@ class RawArchive:
         `.gz`); temporary files of interrupted writes are skipped."""
         if not self.root.is_dir():
             return
-        for sub in sorted(self.root.iterdir()):
+        found = self._packs.shas()
+        for sub in self.root.iterdir():
             if not (sub.is_dir() and len(sub.name) == 2):
                 continue
-            last = ""
-            for f in sorted(sub.iterdir()):  # the copies of one sha256 sort next to each other
+            for f in sub.iterdir():
                 m = _FINAL_NAME.fullmatch(f.name)
-                if m and m.group(1).startswith(sub.name) and m.group(1) != last:
-                    last = m.group(1)
-                    yield last
+                if m and m.group(1).startswith(sub.name):
+                    found.add(m.group(1))
+        yield from sorted(found)
 
     def __iter__(self) -> Iterator[str]:
         return self.iter()
 
     def remove_stale_tmp(self, max_age_s: float = 3600.0) -> int:
-        """Delete temporary files left by writers killed mid-put; return how many were removed.
+        """Delete temporary files left by writers killed mid-put, and packs whose block was
+        killed before writing its index; return how many were removed.
 
         Only files older than `max_age_s` go, so a put running in another process is not harmed.
+        A pack without an index of its own name is only removed when no index names it either
+        (another block may have kept a copy from it), which needs every index read: rare, as
+        only a killed block leaves such a pack.
         """
         if not self.root.is_dir():
             return 0
         cutoff = time.time() - max_age_s
+        packs = self.root / PACKS
+        old = [
+            *self.root.glob(f"??/{_TMP_PREFIX}*"),
+            *packs.glob(f"{_TMP_PREFIX}*"),
+            *(p for p in packs.glob(f"*{PACK_SUFFIX}") if not p.with_suffix(INDEX_SUFFIX).exists()),
+        ]
+        old = [p for p in old if _mtime(p) <= cutoff]
+        if any(p.suffix == PACK_SUFFIX for p in old):
+            named = self._packs.packs_named()
+            old = [p for p in old if p.suffix != PACK_SUFFIX or p.name not in named]
         removed = 0
-        for tmp in self.root.glob(f"??/{_TMP_PREFIX}*"):
-            try:
-                if tmp.stat().st_mtime <= cutoff:
-                    tmp.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
+        for path in old:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
         return removed
 
     def _write_atomic(self, path: Path, payload: bytes, *, sync: bool) -> None:

@@ -29,6 +29,7 @@ from test_archive_background import _add_activity, _fd_path, _tmp_files, linux_o
 from evenstride.ingest import bulk
 from evenstride.store import ArchiveCorruptError, RawArchive, Store, open_store
 from evenstride.store import archive as archive_module
+from evenstride.store.packs import PackedCopy
 
 FIT_FILES = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "synthetic").rglob("*.fit"))
 
@@ -201,7 +202,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def _copies(archive: RawArchive, sha: str) -> list[str]:
     """The names of the files for `sha` in its shard folder (temporary ones included)."""
     folder = archive.root / sha[:2]
+    if not folder.is_dir():
+        return []
     return sorted(p.name for p in folder.iterdir() if sha in p.name or p.name.startswith(".tmp-"))
+
+
+def _packed(archive: RawArchive, sha: str) -> PackedCopy:
+    """The copy of `sha` a bulk block wrote: in a pack, as it is (`.fit`) or a zstd frame."""
+    copy = archive._on_disk(sha)
+    assert isinstance(copy, PackedCopy), copy
+    return copy
 
 
 def test_fit_files_are_stored_as_they_are(archive: RawArchive) -> None:
@@ -334,8 +344,14 @@ def test_a_corrupt_fit_copy_is_detected_and_healed(archive: RawArchive, mode: st
     with _block(archive, mode):
         assert archive.put(data) == sha  # verifies the copy, finds it bad, rewrites it
     archive.close()
-    assert path.read_bytes() == data and archive.get(sha) == data
-    assert _copies(archive, sha) == [path.name] and _mode(path) == 0o600
+    assert archive.get(sha) == data
+    if mode == "plain":  # a single put rewrites the file
+        assert path.read_bytes() == data
+        assert _copies(archive, sha) == [path.name] and _mode(path) == 0o600
+    else:  # a bulk block puts the good bytes in its pack; the bad file goes
+        copy = _packed(archive, sha)
+        assert copy.suffix == ".fit" and copy.read_bytes() == data
+        assert _copies(archive, sha) == [] and _mode(copy.pack) == 0o600
 
 
 def _block(archive: RawArchive, mode: str) -> contextlib.AbstractContextManager[None]:
@@ -368,9 +384,16 @@ def test_a_corrupt_older_copy_of_a_fit_file_is_healed_into_a_fit_copy(
         assert archive.put(data) == sha
     archive.close()
     fit = old.with_suffix(".fit")
-    assert _copies(archive, sha) == [fit.name]  # the corrupt old copy is gone
-    assert fit.read_bytes() == data and _mode(fit) == 0o600
-    assert archive.path(sha) == fit and archive.get(sha) == data
+    if mode == "plain":
+        assert _copies(archive, sha) == [fit.name]  # the corrupt old copy is gone
+        assert fit.read_bytes() == data and _mode(fit) == 0o600
+        assert archive.path(sha) == fit
+    else:  # in the block's pack, as it is
+        assert _copies(archive, sha) == []  # the corrupt old copy is gone
+        copy = _packed(archive, sha)
+        assert copy.suffix == ".fit" and copy.read_bytes() == data and _mode(copy.pack) == 0o600
+        assert archive.path(sha) == copy.pack
+    assert archive.get(sha) == data
     assert list(archive.iter()) == [sha]
 
 
@@ -379,8 +402,9 @@ def test_a_corrupt_older_copy_of_a_fit_file_is_healed_into_a_fit_copy(
 def test_bulk_writes_fit_files_as_they_are_and_syncs_them_before_the_commit(
     store: Store, monkeypatch: pytest.MonkeyPatch, background: bool
 ) -> None:
-    """Like every bulk write: no per-file fsync, every file renamed into place, then one flush
-    of the file system, then the commit; the files are `.fit` copies of the input."""
+    """Like every bulk write: no per-file fsync or rename, the batch's files in one pack whose
+    index is renamed into place, then one flush of the file system, then the commit; the FIT
+    files are in the pack as they are, the JSON as a zstd frame."""
     blobs = [p.read_bytes() for p in FIT_FILES[:6]]
     json_blob = json.dumps({"watts": {"data": list(range(2000))}}).encode()
     root = str(store.archive.root.resolve())
@@ -410,17 +434,22 @@ def test_bulk_writes_fit_files_as_they_are_and_syncs_them_before_the_commit(
         for i, blob in enumerate([*blobs, json_blob]):
             _add_activity(store, store.archive.put(blob), f"f{i}")
             assert store.archive.get(hashlib.sha256(blob).hexdigest()) == blob
-    assert events == [".fit"] * 6 + [".zst", "sync", "commit"]
+    assert events == [".idx", "sync", "commit"]
     assert store.archive._unsynced == set()
     committed = {act["sha256"] for act in store.list_activities()}
     assert committed == {hashlib.sha256(b).hexdigest() for b in [*blobs, json_blob]}
+    packs = set()
     for blob in [*blobs, json_blob]:
-        path = store.archive.path(hashlib.sha256(blob).hexdigest())
-        assert path.suffix == (".zst" if blob is json_blob else ".fit")
-        assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
-        if blob is not json_blob:
-            assert path.read_bytes() == blob
+        copy = _packed(store.archive, hashlib.sha256(blob).hexdigest())
+        assert copy.suffix == (".zst" if blob is json_blob else ".fit")
+        assert _mode(copy.pack) == 0o600 and _mode(copy.pack.parent) == 0o700
+        stored = copy.read_bytes()
+        assert (zstandard.decompress(stored) if blob is json_blob else stored) == blob
+        packs.add(copy.pack)
+    assert len(packs) == 1 and list(store.archive.root.glob("??")) == []  # one pack, no shard
     assert _tmp_files(store.archive.root) == []
+    reopened = RawArchive(store.archive.root)  # another process finds them through the index
+    assert all(reopened.get(hashlib.sha256(b).hexdigest()) == b for b in [*blobs, json_blob])
 
     events.clear()
     with bulk(store, background=background):  # a later batch verifies the copies and keeps them
@@ -429,11 +458,11 @@ def test_bulk_writes_fit_files_as_they_are_and_syncs_them_before_the_commit(
     assert [e for e in events if e.startswith(".")] == []
 
 
-def test_a_fit_copy_another_bulk_block_has_not_synced_is_synced_by_name(
+def test_a_copy_another_bulk_block_has_not_synced_is_synced_and_indexed(
     archive: RawArchive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A block that keeps a `.fit` copy another thread's block wrote unsynced syncs that file
-    (its real name, not a `.zst` one) before its own transaction may commit."""
+    """A block that keeps a copy another thread's block wrote unsynced syncs that copy's pack
+    and indexes it itself before its own transaction may commit."""
     synced: list[list[Path]] = []
     real_sync = RawArchive._sync
 
@@ -444,18 +473,22 @@ def test_a_fit_copy_another_bulk_block_has_not_synced_is_synced_by_name(
     monkeypatch.setattr(RawArchive, "_sync", staticmethod(sync))
     data = FIT_FILES[0].read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    fit = archive.root / sha[:2] / f"{sha}.fit"
 
     def other_block() -> None:
         with archive.deferred_sync():
             archive.put(data)
 
     with archive.deferred_sync(background=False):
-        archive.put(data)  # written, not synced yet
+        archive.put(data)  # written into this block's pack, not synced yet
         assert sha in archive._unsynced
+        pack = _packed(archive, sha).pack
         t = threading.Thread(target=other_block)
         t.start()
         t.join()
-        assert synced == [[fit]] and sha not in archive._unsynced
-    assert synced == [[fit], [fit]] and fit.read_bytes() == data
+        # the other block synced this block's pack, with an index of its own that names it:
+        # its transaction may commit before this block has written its index
+        [[synced_pack, index]] = synced
+        assert synced_pack == pack and index.suffix == ".idx" and sha not in archive._unsynced
+        assert RawArchive(archive.root).get(sha) == data  # found through that index alone
+    assert len(synced) == 2 and synced[1][0] == pack and archive.get(sha) == data
     archive.close()

@@ -31,6 +31,7 @@ import zstandard
 from evenstride.ingest import Job, bulk, ingest_many
 from evenstride.store import RawArchive, Store, StoreError, open_store
 from evenstride.store import archive as archive_module
+from evenstride.store.packs import PackedCopy
 
 SYNTHETIC = Path(__file__).resolve().parents[1] / "fixtures" / "synthetic"
 linux_only = pytest.mark.skipif(
@@ -71,22 +72,46 @@ def _sha(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _fail_writes_in(
-    monkeypatch: pytest.MonkeyPatch, shards: set[str], err: int = errno.ENOSPC
+def _is_payload_of(data: object, blobs: list[bytes]) -> bytes | None:
+    """The blob a pack write stores: its zstd frame (they are not FIT files), written whole."""
+    written = bytes(memoryview(data))  # type: ignore[arg-type]
+    frame = zstandard.ZstdCompressor(level=archive_module._LEVEL).compress
+    return next((b for b in blobs if frame(b) == written), None)
+
+
+def _fail_pack_writes_of(
+    monkeypatch: pytest.MonkeyPatch, blobs: list[bytes], err: int = errno.ENOSPC
 ) -> list[str]:
-    """os.write raises OSError(err) for files in these shard folders (the OS, faked)."""
-    real_write = os.write
+    """Writing these blobs into a pack raises OSError(err) (the OS, faked)."""
+    real_pwrite = os.pwrite
     hits: list[str] = []
 
-    def write(fd: int, data: object) -> int:
-        path = _fd_path(fd)
-        if path and Path(path).parent.name in shards:
-            hits.append(path)
+    def pwrite(fd: int, data: object, offset: int) -> int:
+        if _is_payload_of(data, blobs) is not None:
+            hits.append(_fd_path(fd))
             raise OSError(err, os.strerror(err))
-        return real_write(fd, data)  # type: ignore[arg-type]
+        return real_pwrite(fd, data, offset)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(archive_module.os, "write", write)
+    monkeypatch.setattr(archive_module.os, "pwrite", pwrite)
     return hits
+
+
+def _on_pack_writes(monkeypatch: pytest.MonkeyPatch, before: Callable[[object], None]) -> None:
+    """Call `before(data)` ahead of every write into a pack file (a slow disk, a log)."""
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, data: object, offset: int) -> int:
+        if _fd_path(fd).endswith(".pack"):
+            before(data)
+        return real_pwrite(fd, data, offset)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "pwrite", pwrite)
+
+
+def _packed(store: Store, blob: bytes) -> PackedCopy:
+    copy = store.archive._on_disk(_sha(blob))
+    assert isinstance(copy, PackedCopy), copy
+    return copy
 
 
 def _add_activity(store: Store, sha: str, name: str) -> int:
@@ -107,15 +132,15 @@ def test_failed_write_raises_at_block_end_and_rolls_back(
 ) -> None:
     """Also with background=False (writes in `put`, beside ingest's forked helper)."""
     good, bad1, bad2 = _blobs(3)
-    hits = _fail_writes_in(monkeypatch, {_sha(bad1)[:2], _sha(bad2)[:2]})
+    hits = _fail_pack_writes_of(monkeypatch, [bad1, bad2])
     with pytest.raises(StoreError) as info, bulk(store, background=background):
         for i, blob in enumerate((good, bad1, bad2)):
             sha = store.archive.put(blob)  # a failed write is reported by the block's exit
             assert sha == _sha(blob)
             _add_activity(store, sha, f"file-{i}")
     message = str(info.value)
-    # the first failure in put order, named by its file, with the OS's reason, on one line
-    assert str(store.archive.path(_sha(bad1))) in message
+    # the first failure in put order, naming the batch's pack, with the OS's reason, on one line
+    assert message.startswith(f"cannot write archive pack {store.archive.root / 'packs'}/")
     assert "No space left on device" in message and "\n" not in message
     assert len(hits) == 2  # both failing writes were attempted: the exit waited for all
     assert store.list_activities() == []  # the transaction rolled back
@@ -133,8 +158,8 @@ def test_failed_write_raises_at_block_end_and_rolls_back(
 def test_failed_rename_raises_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     real_replace = os.replace
 
-    def replace(src: object, dst: object, **kw: object) -> None:
-        if str(dst).endswith(".zst"):
+    def replace(src: object, dst: object, **kw: object) -> None:  # the batch's pack index
+        if str(dst).endswith(".idx"):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
 
@@ -143,6 +168,7 @@ def test_failed_rename_raises_too(store: Store, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(StoreError, match="Input/output error"), bulk(store):
         _add_activity(store, store.archive.put(blob), "x")
     assert store.list_activities() == [] and _tmp_files(store.archive.root) == []
+    assert not RawArchive(store.archive.root).has(_sha(blob))  # no index names its pack
 
 
 @linux_only
@@ -154,16 +180,24 @@ def test_ingest_many_with_a_full_disk_stores_nothing(
     assert files
     jobs = [Job(p.read_bytes(), source="file", source_id=p.name, file_name=p.name) for p in files]
     root = str((tmp_path / "home" / "raw").resolve())
-    real_write = os.write
+    real_write, real_pwrite = os.write, os.pwrite
 
-    def write(fd: int, data: object) -> int:  # every archive file write: disk full
+    def full(fd: int) -> None:  # every archive file write: disk full
         if _fd_path(fd).startswith(root + "/"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def write(fd: int, data: object) -> int:
+        full(fd)
         return real_write(fd, data)  # type: ignore[arg-type]
+
+    def pwrite(fd: int, data: object, offset: int) -> int:
+        full(fd)
+        return real_pwrite(fd, data, offset)  # type: ignore[arg-type]
 
     with open_store(tmp_path / "home") as store:
         monkeypatch.setattr(archive_module.os, "write", write)
-        with pytest.raises(StoreError, match="cannot write archived raw file .*No space left"):
+        monkeypatch.setattr(archive_module.os, "pwrite", pwrite)
+        with pytest.raises(StoreError, match="cannot write archive pack .*No space left"):
             ingest_many(store, jobs, workers=workers)
         monkeypatch.undo()
         assert store.list_activities() == [] and store.list_runs() == []
@@ -183,31 +217,27 @@ def test_same_bytes_in_one_batch_are_written_once(
 ) -> None:
     a, b = _blobs(2)
     go, released = threading.Event(), threading.Event()
-    renamed: list[str] = []
-    real_write, real_replace = os.write, os.replace
+    written: list[bytes] = []
 
-    def write(fd: int, data: object) -> int:  # a slow disk: the first file waits for `go`
-        if Path(_fd_path(fd)).parent.name == _sha(a)[:2]:
+    def before(data: object) -> None:  # a slow disk: the first file waits for `go`
+        blob = _is_payload_of(data, [a, b])
+        assert blob is not None
+        written.append(blob)
+        if blob is a:
             go.wait(10)
             released.set()
-        return real_write(fd, data)  # type: ignore[arg-type]
 
-    def replace(src: object, dst: object, **kw: object) -> None:
-        renamed.append(str(dst))
-        real_replace(src, dst, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(archive_module.os, "write", write)
-    monkeypatch.setattr(archive_module.os, "replace", replace)
+    _on_pack_writes(monkeypatch, before)
     with bulk(store):
         shas = [store.archive.put(x) for x in (a, bytearray(a), b, memoryview(a), b)]
         # the repeats returned while the first write of `a` was still held up: no waiting
         assert not released.is_set()
         go.set()
     assert shas == [_sha(a), _sha(a), _sha(b), _sha(a), _sha(b)]
-    assert sorted(renamed) == sorted(str(store.archive.path(_sha(x))) for x in (a, b))
+    assert written == [a, b] and _packed(store, a).pack == _packed(store, b).pack
     with bulk(store):  # a later batch verifies the copy and keeps it
         store.archive.put(a)
-    assert len(renamed) == 2
+    assert written == [a, b]
 
 
 def test_get_and_has_right_after_a_bulk_put(store: Store) -> None:
@@ -226,22 +256,21 @@ def test_every_file_is_written_and_synced_before_the_commit(
 ) -> None:
     events: list[str] = []
     go = threading.Event()
-    real_write, real_replace, real_syncfs = os.write, os.replace, archive_module._syncfs
+    real_replace, real_syncfs = os.replace, archive_module._syncfs
 
-    def write(fd: int, data: object) -> int:  # a slow disk: writes wait for `go`
-        if ".tmp-" in _fd_path(fd):
-            go.wait(10)
-        return real_write(fd, data)  # type: ignore[arg-type]
+    def before(data: object) -> None:  # a slow disk: writes wait for `go`
+        go.wait(10)
+        events.append("file")
 
     def replace(src: object, dst: object, **kw: object) -> None:
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
-        events.append("file")
+        events.append(Path(str(dst)).suffix)
 
     def syncfs(fd: int) -> int:
         events.append("sync")
         return real_syncfs(fd)
 
-    monkeypatch.setattr(archive_module.os, "write", write)
+    _on_pack_writes(monkeypatch, before)
     monkeypatch.setattr(archive_module.os, "replace", replace)
     monkeypatch.setattr(archive_module, "_syncfs", syncfs)
     sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
@@ -252,11 +281,11 @@ def test_every_file_is_written_and_synced_before_the_commit(
             _add_activity(store, store.archive.put(blob), f"f{i}")
         timer.start()  # the disk catches up only after the block has begun to exit
     timer.join()
-    assert events == ["file"] * 12 + ["sync", "commit"]
+    assert events == ["file"] * 12 + [".idx", "sync", "commit"]
     for act in store.list_activities():
-        path = store.archive.path(act["sha256"])
-        assert path.stat().st_mode & 0o777 == 0o600
-        assert zstandard.ZstdDecompressor().decompress(path.read_bytes()) in blobs
+        copy = store.archive._on_disk(act["sha256"])
+        assert isinstance(copy, PackedCopy) and copy.pack.stat().st_mode & 0o777 == 0o600
+        assert zstandard.ZstdDecompressor().decompress(copy.read_bytes()) in blobs
 
 
 @linux_only
@@ -296,13 +325,14 @@ def test_an_early_flush_runs_while_the_block_works_and_the_exit_still_syncs(
 
     def replace(src: object, dst: object, **kw: object) -> None:
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
-        events.append("file")
+        events.append(Path(str(dst)).suffix)
 
     def syncfs(fd: int) -> int:
         events.append("sync")
         flushed_early.set()
         return real_syncfs(fd)
 
+    _on_pack_writes(monkeypatch, lambda data: events.append("file"))
     monkeypatch.setattr(archive_module.os, "replace", replace)
     monkeypatch.setattr(archive_module, "_syncfs", syncfs)
     sa.event.listen(store._engine, "commit", lambda conn: events.append("commit"))
@@ -315,7 +345,7 @@ def test_an_early_flush_runs_while_the_block_works_and_the_exit_still_syncs(
         assert flushed_early.wait(10)  # flushed while the block is still open
         for i, blob in enumerate(blobs[3:], start=3):
             _add_activity(store, store.archive.put(blob), f"f{i}")
-    assert events == ["file"] * 3 + ["sync"] + ["file"] * 2 + ["sync", "commit"]
+    assert events == ["file"] * 3 + ["sync"] + ["file"] * 2 + [".idx", "sync", "commit"]
     assert [store.archive.get(_sha(b)) for b in blobs] == blobs
     assert store.archive._unsynced == set()
 
@@ -370,13 +400,13 @@ def test_ingest_many_flushes_each_batch_early_and_syncs_before_each_commit(
 
     def replace(src: object, dst: object, **kw: object) -> None:
         real_replace(src, dst, **kw)  # type: ignore[arg-type]
-        if str(dst).endswith(".fit"):  # FIT files are archived as they are
-            events.append("file")
+        events.append(Path(str(dst)).suffix)
 
     def syncfs(fd: int) -> int:
         events.append("sync")
         return real_syncfs(fd)
 
+    _on_pack_writes(monkeypatch, lambda data: events.append("file"))
     monkeypatch.setattr(archive_module.os, "replace", replace)
     monkeypatch.setattr(archive_module, "_syncfs", syncfs)
     with open_store(tmp_path / "home") as store:
@@ -384,14 +414,15 @@ def test_ingest_many_flushes_each_batch_early_and_syncs_before_each_commit(
         jobs = [Job(p.read_bytes(), source="test", source_id=p.name) for p in files]
         results = ingest_many(store, jobs, workers=workers)
     assert [r.status for r in results] == ["imported"] * 3
-    batch = ["sync", "sync", "commit"]
+    batch = ["sync", ".idx", "sync", "commit"]
     assert events == ["file", "file", *batch, "file", *batch]
 
 
 def test_one_flush_per_file_system_not_per_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Files in many shard folders on one file system: one syncfs, never a machine-wide sync."""
+    """A batch's pack and index, and a copy another block wrote, on one file system: one
+    syncfs, never a machine-wide sync."""
     if archive_module._syncfs is None:
         pytest.skip("no syncfs on this platform")
     calls: list[int] = []
@@ -400,10 +431,19 @@ def test_one_flush_per_file_system_not_per_folder(
     monkeypatch.setattr(os, "sync", lambda: pytest.fail("machine-wide sync"))
     archive = RawArchive(tmp_path / "raw")
     blobs = _blobs(6)
+    kept: list[str] = []
     with archive.deferred_sync():
-        shas = [archive.put(b) for b in blobs]
-    assert len({archive.path(s).parent for s in shas}) == 6 and len(calls) == 1
-    assert [archive.get(s) for s in shas] == blobs
+        archive.put(blobs[0])  # written by this block, unsynced: the other block keeps it
+
+        def other() -> None:
+            with archive.deferred_sync():
+                kept.extend(archive.put(b) for b in blobs)
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        assert len(calls) == 1  # the other block: its pack, its index and this block's pack
+    assert len(calls) == 2 and [archive.get(s) for s in kept] == blobs
     archive.close()
 
 
@@ -418,7 +458,9 @@ def test_corrupt_copies_are_healed_in_bulk(store: Store) -> None:
     with bulk(store):
         assert store.archive.put(a) == sha_a and store.archive.put(b) == sha_b
     assert store.archive.get(sha_a) == a and store.archive.get(sha_b) == b
-    assert not legacy.exists() and store.archive.path(sha_b).exists()
+    assert not legacy.exists() and _packed(store, b).read_bytes()
+    fresh = RawArchive(store.archive.root)  # found the same way by another process
+    assert fresh.get(sha_a) == a and fresh.get(sha_b) == b
 
 
 @linux_only
@@ -427,19 +469,16 @@ def test_a_block_that_raises_leaves_no_write_behind(
 ) -> None:
     """Writes not started are cancelled; a started one is awaited; no temp file remains."""
     blobs = _blobs(4)
-    shard_of = {_sha(b)[:2]: b for b in blobs}
     started: set[bytes] = set()
     go = threading.Event()
-    real_write = os.write
 
-    def write(fd: int, data: object) -> int:  # a slow disk: writes wait for `go`
-        shard = Path(_fd_path(fd)).parent.name
-        if shard in shard_of:
-            started.add(shard_of[shard])
-            go.wait(30)
-        return real_write(fd, data)  # type: ignore[arg-type]
+    def before(data: object) -> None:  # a slow disk: writes wait for `go`
+        blob = _is_payload_of(data, blobs)
+        assert blob is not None
+        started.add(blob)
+        go.wait(30)
 
-    monkeypatch.setattr(archive_module.os, "write", write)
+    _on_pack_writes(monkeypatch, before)
 
     class Boom(Exception):
         pass
@@ -472,18 +511,13 @@ def test_other_threads_wait_for_a_write_in_flight(
     sha = _sha(blob)
     go = threading.Event()
     fsynced: list[str] = []
-    real_write, real_fsync = os.write, os.fsync
-
-    def write(fd: int, data: object) -> int:
-        if Path(_fd_path(fd)).parent.name == sha[:2]:
-            go.wait(30)
-        return real_write(fd, data)  # type: ignore[arg-type]
+    real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
         fsynced.append(str(Path(_fd_path(fd)).resolve()))
         real_fsync(fd)
 
-    monkeypatch.setattr(archive_module.os, "write", write)
+    _on_pack_writes(monkeypatch, lambda data: go.wait(30))
     monkeypatch.setattr(archive_module.os, "fsync", fsync)
     got: dict[str, object] = {}
 
@@ -503,8 +537,12 @@ def test_other_threads_wait_for_a_write_in_flight(
         for t in readers:
             t.join(30)
     assert got == {"get": blob, "has": True, "put": sha}
-    # the other thread's plain put kept the batch's copy and made it durable itself
-    assert str(store.archive.path(sha).resolve()) in fsynced
+    # the other thread's plain put found the batch's copy in a pack not indexed yet, so it
+    # wrote a durable loose copy of its own (which lookups now find first)
+    loose = store.archive.root / sha[:2] / f"{sha}.zst"
+    folder = loose.parent.resolve()  # fsynced as its temporary file, then its folder
+    assert any(Path(p).parent == folder and ".tmp-" in p for p in fsynced)
+    assert str(folder) in fsynced and store.archive.path(sha) == loose
 
 
 def test_bulk_mode_belongs_to_the_thread_that_opened_it(
@@ -569,11 +607,11 @@ _BULK_FOREVER = """
 import os, sys, time
 from pathlib import Path
 from evenstride.store import open_store
-real_write = os.write
-def slow_write(fd, data):  # a slow disk: the writer thread falls behind the batch
+real_pwrite = os.pwrite
+def slow_pwrite(fd, data, offset):  # a slow disk: the writer thread falls behind the batch
     time.sleep(0.003)
-    return real_write(fd, data)
-os.write = slow_write
+    return real_pwrite(fd, data, offset)
+os.pwrite = slow_pwrite
 store = open_store(Path(sys.argv[1]))
 print("ready", flush=True)
 n = 0

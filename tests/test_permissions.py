@@ -93,9 +93,10 @@ def test_every_file_and_folder_under_home_is_private(
     assert not wrong, f"not private: {wrong}"
     kinds = {p.suffix for p in home.rglob("*") if p.is_file()}
     assert {".sqlite3", ".zst", ".log", ".json", ".html", ".md", ".ics", ".fit"} <= kinds, kinds
-    # the archive holds both kinds of copy: FIT files as they are, JSON payloads as zstd frames
+    # the archive holds loose copies (FIT files as they are, JSON payloads as zstd frames) and
+    # the packs of bulk imports with their indexes
     raw_kinds = {p.suffix for p in (home / "raw").rglob("*") if p.is_file()}
-    assert raw_kinds == {".fit", ".zst"}, raw_kinds
+    assert raw_kinds == {".fit", ".zst", ".pack", ".idx"}, raw_kinds
     print(f"permissions: {folders + 1} folders 0700, {files} files 0600")
 
 
