@@ -22,6 +22,7 @@ from evenstride.cli.import_cmd import import_cmd
 from evenstride.cli.nightly_cmd import nightly_cmd
 from evenstride.cli.plan_cmd import plan_cmd
 from evenstride.cli.push_cmd import push_garmin
+from evenstride.cli.raw_cmd import raw_cmd
 from evenstride.cli.report_cmd import report_cmd
 from evenstride.cli.strava_cmds import login_strava, logout_strava, sync_strava
 from evenstride.store.errors import StoreError
@@ -91,6 +92,7 @@ cli.add_command(report_cmd)
 cli.add_command(nightly_cmd)
 cli.add_command(cron_cmd)
 cli.add_command(audit_cmd)
+cli.add_command(raw_cmd)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -53,6 +54,27 @@ def test_import_is_idempotent_and_lists(tmp_path: Path) -> None:
     assert csv_out[0].startswith("id,athlete,start_time") and len(csv_out) == 3
     table = invoke(home, "activities").output
     assert "51.22" in table and "running/generic" in table
+
+
+def test_raw_gives_back_the_archived_files_of_a_bulk_import(tmp_path: Path) -> None:
+    """Imported files sit in a pack; `raw` returns each byte for byte, by sha256 or prefix."""
+    home = tmp_path / "home"
+    assert invoke(home, "import", str(RUN), str(WALK)).exit_code == 0
+    assert list((home / "raw" / "packs").glob("*.pack"))  # a bulk import: one pack
+    rows = json.loads(invoke(home, "activities", "--json").output)
+    by_sha = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in (RUN, WALK)}
+    assert {r["sha256"] for r in rows} == set(by_sha)
+    for sha, original in by_sha.items():
+        out = tmp_path / f"{sha[:8]}.fit"
+        result = invoke(home, "raw", sha, "--out", str(out))
+        assert result.exit_code == 0 and out.read_bytes() == original.read_bytes()
+        assert out.stat().st_mode & 0o777 == 0o600
+        piped = CliRunner().invoke(cli, ["--home", str(home), "raw", sha[:10]])
+        assert piped.exit_code == 0 and piped.stdout_bytes == original.read_bytes()
+    missing = invoke(home, "raw", "0" * 64)
+    assert missing.exit_code == 1 and "no archived file" in missing.output
+    assert invoke(home, "raw", "abc").exit_code == 2  # too short a prefix
+    assert invoke(home, "raw", "z" * 64).exit_code == 2  # not hex
 
 
 def test_home_from_environment(tmp_path: Path) -> None:
