@@ -169,6 +169,7 @@ class PackIndex:
                 return False
             fresh = [n for n in names if n not in self._seen]
             sizes: dict[str, int] = {}
+            paths: dict[str, Path] = {}  # one Path per pack, shared by its entries
             for name in fresh:  # in name (time) order: a later index overrides an earlier one
                 self._seen.add(name)
                 try:
@@ -188,7 +189,6 @@ class PackIndex:
                     known = self._copies.get(sha)
                     newer = known is None or pack >= known.pack.name  # the newest pack wins
                     if newer and int(offset) + int(length) <= sizes[pack]:
-                        self._copies[sha] = PackedCopy(
-                            self.folder / pack, int(offset), int(length), suffix
-                        )
+                        path = paths.setdefault(pack, self.folder / pack)
+                        self._copies[sha] = PackedCopy(path, int(offset), int(length), suffix)
             return bool(fresh)

@@ -134,3 +134,31 @@ def test_a_pack_named_only_by_another_blocks_index_is_kept(tmp_path: Path) -> No
     archive = RawArchive(root)
     assert archive.remove_stale_tmp() == 0
     assert pack.exists() and RawArchive(root).get(sha) == data
+
+
+def test_after_a_failed_index_write_the_next_block_indexes_the_kept_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pack was written but its index was not (EIO): the block fails; a later block that
+    keeps that copy (it is intact) indexes it, so its own commit never names a lost file."""
+    from evenstride.store import StoreError
+    from evenstride.store import archive as archive_module
+
+    root = tmp_path / "raw"
+    archive = RawArchive(root)
+    data = FIT_FILES[4].read_bytes()
+    real_replace = os.replace
+
+    def replace(src: object, dst: object, **kw: object) -> None:
+        if str(dst).endswith(".idx"):
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(archive_module.os, "replace", replace)
+    with pytest.raises(StoreError, match="Input/output error"):
+        _bulk_put(archive, [data])
+    monkeypatch.undo()
+    assert not RawArchive(root).has(_sha(data))  # no index on disk names it yet
+    _bulk_put(archive, [data])  # keeps the intact packed copy ...
+    assert len(list((root / "packs").glob("*.pack"))) == 1  # ... writes no second copy ...
+    assert RawArchive(root).get(_sha(data)) == data  # ... and its index names the first
