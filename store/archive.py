@@ -440,7 +440,8 @@ class RawArchive:
                 written.append(self._write_index(indexed, batch.pack.path))
             except StoreError as exc:  # its payloads stay unsynced: a later block indexes them
                 failed = failed or (indexed[0][0], exc)
-                synced = [sha for sha in synced if sha not in dict(indexed)]
+                unindexed = {sha for sha, _ in indexed}
+                synced = [sha for sha in synced if sha not in unindexed]
         if written:
             self._sync(list(dict.fromkeys(written)))
             self._unsynced.difference_update(synced)

@@ -52,12 +52,10 @@ class PackedCopy:
     suffix: str
 
     def read_bytes(self) -> bytes:
+        """Its stored bytes (fewer from a pack cut short: they fail the sha256 check)."""
         with open(self.pack, "rb") as f:
             f.seek(self.offset)
-            data = f.read(self.length)
-        if len(data) != self.length:  # a pack cut short: reads as a corrupt copy
-            raise OSError(f"pack ends before {self.offset + self.length}")
-        return data
+            return f.read(self.length)
 
     def line(self, sha256: str) -> str:
         return f"{sha256} {self.pack.name} {self.suffix} {self.offset} {self.length}\n"

@@ -162,3 +162,13 @@ def test_after_a_failed_index_write_the_next_block_indexes_the_kept_copy(
     _bulk_put(archive, [data])  # keeps the intact packed copy ...
     assert len(list((root / "packs").glob("*.pack"))) == 1  # ... writes no second copy ...
     assert RawArchive(root).get(_sha(data)) == data  # ... and its index names the first
+
+
+def test_a_pack_cut_short_after_it_was_indexed_reads_as_corrupt(tmp_path: Path) -> None:
+    root = tmp_path / "raw"
+    archive = RawArchive(root)
+    data = FIT_FILES[0].read_bytes()
+    (sha,) = _bulk_put(archive, [data])
+    os.truncate(_packed(archive, sha).pack, len(data) // 2)  # this process indexed it whole
+    with pytest.raises(ArchiveCorruptError, match="no longer matches its sha256"):
+        archive.get(sha)
