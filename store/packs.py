@@ -187,6 +187,8 @@ class PackIndex:
                     known = self._copies.get(sha)
                     newer = known is None or pack >= known.pack.name  # the newest pack wins
                     if newer and int(offset) + int(length) <= sizes[pack]:
-                        path = paths.setdefault(pack, self.folder / pack)
+                        path = paths.get(pack)
+                        if path is None:
+                            path = paths[pack] = self.folder / pack
                         self._copies[sha] = PackedCopy(path, int(offset), int(length), suffix)
             return bool(fresh)
