@@ -232,6 +232,8 @@ def test_tokens_and_password_never_leak(fake, keyring_file, run, tty, caplog, tm
         if path.is_file():
             haystacks[str(path)] = path.read_bytes().decode("latin-1")
     with open_store(run.home) as store:
+        for sha in store.archive.iter():  # every archived payload as it came (packed, zstd)
+            haystacks[f"raw file {sha}"] = store.archive.get(sha).decode("latin-1")
         haystacks["sync state"] = json.dumps(
             [store.get_sync_state("default", "garmin", "cursor")]
             + [a["extra"] for a in store.list_activities("default")],

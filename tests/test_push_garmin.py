@@ -365,6 +365,8 @@ def test_tokens_never_leak(run, fake, caplog) -> None:
         if path.is_file():
             haystacks[str(path)] = path.read_bytes().decode("latin-1")
     with open_store(run.home) as store:
+        for sha in store.archive.iter():  # every archived payload as it came (packed, zstd)
+            haystacks[f"raw file {sha}"] = store.archive.get(sha).decode("latin-1")
         haystacks["sync state"] = json.dumps(
             [store.get_sync_state("default", "garmin", f"push:{d}") for d in plan_dates(run.home)]
         )

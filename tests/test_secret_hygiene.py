@@ -9,8 +9,8 @@ printed is searched for every one of them: stdout and stderr of each command (``
 everywhere it exists, reports and the audit in all formats), a DEBUG capture of the
 ``evenstride``, ``urllib3``, ``requests``, ``garminconnect``, ``stravalib`` and ``curl_cffi``
 loggers, the nightly rotating log, the SQLite file (raw bytes of the db, -wal, -shm) and every
-text column of every table, every other file under --home (raw archive files decompressed), and
-the messages (``str``, ``repr``, the chained causes) of the exceptions of forced failures.
+text column of every table, every other file under --home (raw archive files decompressed),
+every archived payload read back through the archive (packed ones included), and the messages (``str``, ``repr``, the chained causes) of the exceptions of forced failures.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from test_fault_matrix import (
 )
 
 from evenstride.connectors.garmin import auth as garmin_auth
-from evenstride.store import DB_NAME, open_store
+from evenstride.store import DB_NAME, RawArchive, open_store
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="as test_fault_matrix")
 LOGGERS = ("evenstride", "urllib3", "requests", "garminconnect", "stravalib", "curl_cffi")
@@ -103,6 +103,11 @@ def _texts_of_home(home: Path) -> dict[str, str]:
         if path.suffix == ".zst":
             data = zstandard.ZstdDecompressor().decompress(data)
         out[str(path.relative_to(home))] = data.decode("latin-1")
+    archive = RawArchive(home / "raw")  # every archived payload as it came, packed ones too
+    shas = list(archive.iter())
+    assert shas, "nothing archived: the archive was not searched"
+    for sha in shas:
+        out[f"raw file {sha}"] = archive.get(sha).decode("latin-1")
     return out
 
 
