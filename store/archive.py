@@ -319,12 +319,16 @@ class RawArchive:
         wait_for([future])  # its failure is reported by the batch that queued it
         return True
 
-    def _existing(self, sha256: str) -> Copy | None:
-        """The archived copy of a checked sha256, if any, once a write of it in flight is done."""
-        self._wait_pending(sha256)
-        return self._on_disk(sha256)
+    def _existing(self, sha256: str, *, sure: bool = False) -> Copy | None:
+        """The archived copy of a checked sha256, if any, once a write of it in flight is done.
 
-    def _on_disk(self, sha256: str) -> Copy | None:
+        `sure`: a read, which must not miss another process's pack just indexed (a put that
+        misses one only stores the bytes again).
+        """
+        self._wait_pending(sha256)
+        return self._on_disk(sha256, sure=sure)
+
+    def _on_disk(self, sha256: str, *, sure: bool = False) -> Copy | None:
         """The first copy found as `.fit`, `.zst`, then `.gz` (new FIT files first), else in a
         pack (a loose copy, e.g. one that replaced a damaged packed one, comes first)."""
         base = self._name(sha256, "")  # every put asks: plain os.path calls, Path only when found
@@ -332,10 +336,10 @@ class RawArchive:
             name = base + suffix
             if os.path.isfile(name):
                 return Path(name)
-        return self._packs.get(sha256)
+        return self._packs.get(sha256, sure=sure)
 
     def has(self, sha256: str) -> bool:
-        return self._existing(self._check(sha256)) is not None
+        return self._existing(self._check(sha256), sure=True) is not None
 
     __contains__ = has
 
@@ -627,7 +631,7 @@ class RawArchive:
     def get(self, sha256: str) -> bytes:
         """The original bytes; KeyError if absent, ArchiveCorruptError if they no longer match."""
         sha256 = self._check(sha256)
-        path = self._existing(sha256)
+        path = self._existing(sha256, sure=True)
         if path is None:
             raise KeyError(sha256)
         return self._verified(path, sha256)

@@ -40,6 +40,7 @@ _PACK_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 )  # fmt: skip
 _numbers = itertools.count()
+_RACY_NS = 2_000_000_000  # a folder time this close to the last look may hide a later change
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ class PackIndex:
     """sha256 -> PackedCopy for every pack index under `folder`, read lazily, thread-safe.
 
     Indexes written by other processes are picked up when a lookup misses and the folder has
-    changed since the last look (a cheap stat). A copy missed that way is only written again.
+    changed since the last look (a cheap stat). A put that misses a copy that way only writes it
+    again; a read (`sure=True`) also looks again while the folder's time is too recent to tell
+    a later change from none (file times tick coarsely: git calls it the racy index).
     """
 
     def __init__(self, folder: Path) -> None:
@@ -127,11 +130,12 @@ class PackIndex:
         self._copies: dict[str, PackedCopy] = {}
         self._seen: set[str] = set()  # index files read
         self._stamp: int | None = None  # the folder's mtime at the last look
+        self._looked_ns = 0  # when that look was
         self._lock = threading.Lock()
 
-    def get(self, sha256: str) -> PackedCopy | None:
+    def get(self, sha256: str, *, sure: bool = False) -> PackedCopy | None:
         copy = self._copies.get(sha256)
-        if copy is None and self._refresh():
+        if copy is None and self._refresh(sure=sure):
             copy = self._copies.get(sha256)
         return copy
 
@@ -141,26 +145,27 @@ class PackIndex:
             self._copies[sha256] = copy
 
     def shas(self) -> set[str]:
-        self._refresh()
+        self._refresh(sure=True)
         with self._lock:
             return set(self._copies)
 
     def packs_named(self) -> set[str]:
         """Pack file names some index (or this process) refers to."""
-        self._refresh()
+        self._refresh(sure=True)
         with self._lock:
             return {c.pack.name for c in self._copies.values()}
 
-    def _refresh(self) -> bool:
+    def _refresh(self, *, sure: bool) -> bool:
         """Read index files not read yet; True if any was."""
         try:
             stamp = os.stat(self.folder).st_mtime_ns
         except OSError:
             return False
-        if stamp == self._stamp:
+        if stamp == self._stamp and not (sure and self._looked_ns - stamp < _RACY_NS):
             return False
         with self._lock:
             self._stamp = stamp
+            self._looked_ns = time.time_ns()
             try:
                 names = sorted(n for n in os.listdir(self.folder) if n.endswith(INDEX_SUFFIX))
             except OSError:

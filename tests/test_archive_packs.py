@@ -172,3 +172,17 @@ def test_a_pack_cut_short_after_it_was_indexed_reads_as_corrupt(tmp_path: Path) 
     os.truncate(_packed(archive, sha).pack, len(data) // 2)  # this process indexed it whole
     with pytest.raises(ArchiveCorruptError, match="no longer matches its sha256"):
         archive.get(sha)
+
+
+def test_a_read_finds_a_pack_indexed_within_the_same_folder_time_tick(tmp_path: Path) -> None:
+    """Another process indexes a pack right after this one looked, and the folder's time does
+    not move (coarse file times): a read looks again all the same."""
+    root = tmp_path / "raw"
+    writer, reader = RawArchive(root), RawArchive(root)
+    first, second = (p.read_bytes() for p in FIT_FILES[:2])
+    _bulk_put(writer, [first])
+    assert reader.get(_sha(first)) == first  # the reader has looked at the packs folder
+    seen = os.stat(root / "packs").st_mtime_ns
+    _bulk_put(writer, [second])
+    os.utime(root / "packs", ns=(seen, seen))  # as if in the same tick as the reader's look
+    assert reader.get(_sha(second)) == second and reader.has(_sha(second))
