@@ -209,10 +209,6 @@ def _mtime(path: Path) -> float:
         return float("inf")  # gone already: nothing to remove
 
 
-def _folder_for_pack(folder: Path) -> None:
-    make_private_dir(folder, sync=False)
-
-
 def _file_of(copy: Copy) -> Path:
     """The file a copy is in (what a sync must flush)."""
     return copy.pack if isinstance(copy, PackedCopy) else copy
@@ -363,7 +359,8 @@ class RawArchive:
             yield
             return
         batch = self._local.batch = _Batch(
-            background, PackWriter(self.root / PACKS, _folder_for_pack)
+            background,
+            PackWriter(self.root / PACKS, functools.partial(make_private_dir, sync=False)),
         )
         try:
             yield

@@ -43,6 +43,15 @@ def _no_kept_helper():
     analysis_helper.shutdown()
 
 
+@pytest.fixture
+def two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper is used even on a one-CPU machine (it then shares that CPU): the tests of how
+    it is kept run everywhere instead of skipping where it would not be forked."""
+    monkeypatch.setattr(analysis_helper, "usable_cpus", lambda: max(2, usable_cpus()))
+    monkeypatch.delenv(analysis_helper.ENV_OFF, raising=False)
+    assert helper_possible(), "a helper cannot be forked here (another thread runs?)"
+
+
 def _no_children_left() -> bool:
     """True when this process has no child, running or unreaped (a zombie)."""
     try:
@@ -269,10 +278,8 @@ def test_a_killed_helper_during_ingest_only_slows_it(tmp_path: Path) -> None:
     assert _no_children_left()
 
 
-def test_the_helper_is_kept_between_batches_and_imports(tmp_path: Path) -> None:
+def test_the_helper_is_kept_between_batches_and_imports(tmp_path: Path, two_cpus: None) -> None:
     """One fork serves every batch of an import, and the next import in this process."""
-    if not helper_possible():
-        pytest.skip("no helper on this machine (one CPU)")
     forks: list[int] = []
     real_fork = os.fork
 
@@ -456,10 +463,8 @@ def _analysis_in_helper(data: bytes) -> bool:
     return False
 
 
-def test_one_batch_at_a_time_on_the_kept_helper() -> None:
+def test_one_batch_at_a_time_on_the_kept_helper(two_cpus: None) -> None:
     """A second batch while one is on the helper (another thread) runs in one process instead."""
-    if not helper_possible():
-        pytest.skip("no helper on this machine (one CPU)")
     proc = shared_process(_slow_upper)
     assert proc is not None and proc.in_use
     assert shared_process(_slow_upper) is None  # taken: no second batch on it, no second fork
